@@ -1,0 +1,28 @@
+{
+  # Two targets: the addon, and the drop generator used by tests and the bench.
+  # Both are built by `npm install` (node-gyp rebuild), so nothing else needs a compiler step.
+  "targets": [
+    {
+      "target_name": "rxtrace",
+      "sources": [
+        "native/addon.cc",
+        "native/perf_session.cc",
+        "native/errors.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++1y"],
+      "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-fstack-protector-strong", "-fvisibility=hidden", "-fexceptions"],
+      "conditions": [
+        ["OS!='linux'", { "sources!": ["native/perf_session.cc"] }]
+      ]
+    },
+    {
+      "target_name": "rxflood",
+      "type": "executable",
+      "sources": ["scripts/rxflood.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"]
+    }
+  ]
+}

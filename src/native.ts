@@ -1,0 +1,100 @@
+// The native surface, typed in one place. The addon (native/) opens perf events, drains the
+// per-CPU rings on one reader thread and hands raw batches to JS; it knows no field offsets.
+// Everything here mirrors native/addon.cc: change both together.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** One tracepoint to open on every CPU. */
+export interface NativeEventSpec {
+  /** Tracepoint id from tracefs `events/<sys>/<name>/id` (perf attr.config). */
+  id: number;
+  /** Optional ftrace filter, applied with PERF_EVENT_IOC_SET_FILTER on every per-CPU fd. */
+  filter?: string;
+}
+
+export interface NativeSessionOptions {
+  events: NativeEventSpec[];
+  /** Online CPUs to open on (one ring per CPU). */
+  cpus: number[];
+  /** Data pages per CPU ring; a power of two. The mmap is 1 + ringPages pages. */
+  ringPages: number;
+  /** Wake the reader once this many bytes are in a ring (attr.watermark = 1). */
+  wakeupBytes: number;
+  /** Deliver a partial batch after this many ms, so a quiet trace still streams. */
+  flushMs: number;
+  /** Deliver a batch once it holds this many bytes. */
+  batchBytes: number;
+  /** Batches queued toward JS before the reader stops draining (the kernel then counts losses). */
+  maxQueuedBatches: number;
+}
+
+/**
+ * A batch is an ArrayBuffer of records, each:
+ *   +0 u32 cpu (the ring it came from)   +4 u32 reserved (0)
+ *   +8 the perf record verbatim: perf_event_header { u32 type; u16 misc; u16 size } and body.
+ * Record length = 8 + header.size (always a multiple of 8). Sample type is TID|TIME|CPU|RAW:
+ *   +16 u32 pid  +20 u32 tid  +24 u64 time (CLOCK_MONOTONIC ns)  +32 u32 cpu  +36 u32 res
+ *   +40 u32 raw_size  +44 raw bytes (raw byte 0..1 = common_type = tracepoint id).
+ * PERF_RECORD_LOST (type 2): +16 u64 id, +24 u64 lost.
+ */
+export type BatchCallback = (batch: ArrayBuffer) => void;
+
+export interface NativeSessionStats {
+  /** PERF_RECORD_SAMPLE records copied out of the rings. */
+  samples: number;
+  /** Sum of PERF_RECORD_LOST counts, per CPU index in `cpus` order. */
+  lostPerCpu: number[];
+  batches: number;
+  bytes: number;
+  /** Times the reader found the JS queue full and left data in the rings. */
+  stalls: number;
+}
+
+export interface NativePerfSession {
+  /** Enable the events and start the reader thread. Resolves once the thread runs. */
+  start(): Promise<void>;
+  /** Stop draining (backpressure: the kernel rings fill and count losses) or resume. */
+  setPaused(paused: boolean): void;
+  /** Disable, final drain, join the thread, close every fd and unmap every ring. Idempotent. */
+  close(): Promise<void>;
+  ref(): void;
+  unref(): void;
+  stats(): NativeSessionStats;
+}
+
+export interface NativeAddon {
+  PerfSession: new (options: NativeSessionOptions, onBatch: BatchCallback) => NativePerfSession;
+  /** CLOCK_REALTIME − CLOCK_MONOTONIC in ns, read back to back, to turn sample times into wall time. */
+  clockOffsetNs(): bigint;
+  /** Number of live PerfSession objects with open fds in this process (for leak tests). */
+  openSessionCount(): number;
+}
+
+/**
+ * Errors thrown by the addon are plain Errors with:
+ *   code: 'EACCES' | 'EPERM' | 'ENOENT' | 'EINVAL' | 'EMFILE' | 'ENODEV' | … (errno name)
+ *   errno: negative errno (Node's convention), syscall: 'perf_event_open' | 'mmap' | 'ioctl(PERF_EVENT_IOC_SET_FILTER)' | …
+ *   cpu?: number, eventId?: number
+ * src/errors.ts wraps them into RxtraceError with a hint.
+ */
+export interface NativeError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  cpu?: number;
+  eventId?: number;
+}
+
+let cached: NativeAddon | undefined;
+
+/** Load the addon once (lazily, so pure-TS parts of the library work without it). */
+export function loadNative(): NativeAddon {
+  if (!cached) {
+    const require = createRequire(import.meta.url);
+    const bindings = require('bindings') as (opts: { bindings: string; module_root?: string }) => unknown;
+    // src/native.ts and dist/native.js both sit one level below the package root.
+    const moduleRoot = fileURLToPath(new URL('..', import.meta.url));
+    cached = bindings({ bindings: 'rxtrace', module_root: moduleRoot }) as NativeAddon;
+  }
+  return cached;
+}
