@@ -1,0 +1,9 @@
+// The seam between the tracer and attribution: a batch of decoded drops goes in, and comes out
+// with `match`, `socket` (and `candidates`/`global`) filled in.
+import type { DropEvent } from '../decode/events.js';
+
+export interface Attributor {
+  /** Attribute every event of one batch, in place. May read /proc on a miss or when stale. */
+  attribute(events: DropEvent[]): Promise<void> | void;
+  close(): void;
+}

@@ -1,0 +1,42 @@
+// The rxtrace command line: commander program, subcommands, and the one place that turns
+// errors into a clear line and an exit code.
+import { Command, CommanderError } from 'commander';
+import { createRequire } from 'node:module';
+import { EXIT, reportError } from './exit-codes.js';
+import { registerTrace } from './trace.js';
+
+const require = createRequire(import.meta.url);
+const { version } = require('../../package.json') as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('rxtrace')
+    .description('Live tracer for Linux socket receive drops: where, which socket, which process, why')
+    .version(version)
+    .showHelpAfterError('(run rxtrace --help for usage)')
+    .exitOverride();
+  registerTrace(program, undefined);
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander already printed the message; help and version are successes.
+      return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    }
+    return reportError(e);
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.exitCode = reportError(e);
+  },
+);

@@ -1,0 +1,42 @@
+// Option parsers shared by the subcommands: each rejects bad input with a usage error that
+// names the option and what it wanted.
+import { InvalidArgumentError } from 'commander';
+
+export function positiveNumber(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number, got "${v}"`);
+    return n;
+  };
+}
+
+export function positiveInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got "${v}"`);
+    return n;
+  };
+}
+
+export function portNumber(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 65535) throw new InvalidArgumentError(`a port is a number 0-65535, got "${v}"`);
+  return n;
+}
+
+/** -e a,b -e c → [a, b, c] */
+export function collectList(v: string, prev: string[] = []): string[] {
+  return prev.concat(v.split(',').map((s) => s.trim()).filter(Boolean));
+}
+
+export type Format = 'ndjson' | 'text';
+
+export function formatOption(v: string): Format {
+  if (v !== 'ndjson' && v !== 'text') throw new InvalidArgumentError(`--format is ndjson or text, got "${v}"`);
+  return v;
+}
+
+/** NDJSON when stdout is a pipe or file, text on a TTY (DESIGN.md). */
+export function defaultFormat(explicit: Format | undefined): Format {
+  return explicit ?? (process.stdout.isTTY ? 'text' : 'ndjson');
+}

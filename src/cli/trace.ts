@@ -1,0 +1,108 @@
+// `rxtrace trace`: stream drops live as NDJSON or text, with a summary on stderr at the end.
+import type { Command } from 'commander';
+import type { DropEvent, LostEvent } from '../decode/events.js';
+import { openTracer, type RxTracer, type TracerOptions } from '../tracer.js';
+import { recordToJson } from '../render/ndjson.js';
+import { recordToText } from '../render/text.js';
+import { EXIT } from './exit-codes.js';
+import { onStopSignals } from './lifecycle.js';
+import { collectList, defaultFormat, formatOption, portNumber, positiveInt, positiveNumber, type Format } from './options.js';
+import { LineWriter } from './output.js';
+
+export interface TraceCliOptions {
+  event?: string[];
+  only?: boolean;
+  filter?: string;
+  port?: number;
+  pid?: number;
+  reason?: string[];
+  duration?: number;
+  count?: number;
+  format?: Format;
+  resolve: boolean;
+  ringPages?: number;
+}
+
+export function registerTrace(program: Command, makeAttributor: TracerOptions['attributor']): void {
+  program
+    .command('trace')
+    .description('stream socket receive drops live (default: udp:udp_fail_queue_rcv_skb, sock:sock_rcvqueue_full, sock:sock_exceed_buf_limit)')
+    .option('-e, --event <subsys:name...>', 'also trace these tracepoints (comma-separated or repeated), e.g. skb:kfree_skb', collectList)
+    .option('--only', 'trace only the -e events, not the three defaults')
+    .option('--filter <expr>', "ftrace filter applied in the kernel, e.g. 'dport == 5000 && rc == -12'")
+    .option('-p, --port <n>', 'only drops on this local port (in the kernel where the event has a port field)', portNumber)
+    .option('--pid <pid>', 'only drops on sockets owned by this process', positiveInt('--pid'))
+    .option('--reason <NAME...>', 'skb:kfree_skb drop reasons to keep, by name (e.g. SOCKET_RCVBUFF,PROTO_MEM); filtered in the kernel', collectList)
+    .option('-d, --duration <s>', 'stop after this many seconds', positiveNumber('--duration'))
+    .option('-c, --count <n>', 'stop after this many drop events', positiveInt('--count'))
+    .option('--format <fmt>', 'ndjson or text (default: ndjson when stdout is not a TTY)', formatOption)
+    .option('--no-resolve', 'do not match drops to sockets and processes (fastest)')
+    .option('--ring-pages <n>', 'data pages per CPU ring, a power of two (default 512)', positiveInt('--ring-pages'))
+    .action(async (opts: TraceCliOptions) => {
+      process.exitCode = await runTrace(opts, makeAttributor);
+    });
+}
+
+export async function runTrace(opts: TraceCliOptions, makeAttributor: TracerOptions['attributor']): Promise<number> {
+  const format = defaultFormat(opts.format);
+  const render = format === 'ndjson' ? recordToJson : recordToText;
+  const out = new LineWriter();
+  const started = Date.now();
+  const tracer: RxTracer = await openTracer({
+    events: opts.event,
+    only: opts.only,
+    filter: opts.filter,
+    port: opts.port,
+    pid: opts.pid,
+    reasons: opts.reason,
+    resolve: opts.resolve,
+    ringPages: opts.ringPages,
+    attributor: opts.resolve || opts.pid !== undefined ? makeAttributor : undefined,
+  });
+  let stopReason = 'end';
+  const stop = (why: string): void => {
+    stopReason = why;
+    void tracer.close();
+  };
+  const unsignal = onStopSignals((sig) => stop(sig));
+  out.onReaderGone(() => stop('reader gone'));
+  const timer = opts.duration ? setTimeout(() => stop('duration'), opts.duration * 1000) : undefined;
+  if (format === 'text') {
+    process.stderr.write(`rxtrace: tracing ${tracer.plan.events.map((e) => e.compiled.event + (e.filter ? ` [${e.filter}]` : '')).join(', ')}; Ctrl-C to stop\n`);
+  }
+  let drops = 0;
+  try {
+    for await (const rec of tracer) {
+      if (rec.event !== 'lost') {
+        if (opts.count !== undefined && drops >= opts.count) continue; // already stopping
+        drops++;
+      }
+      const wait = out.line(render(rec as DropEvent & LostEvent));
+      if (wait) await wait;
+      if (opts.count !== undefined && drops >= opts.count && rec.event !== 'lost') {
+        await out.flush();
+        stop('count');
+      }
+      if (out.readerGone) break;
+    }
+  } finally {
+    if (timer) clearTimeout(timer);
+    await tracer.close();
+    await out.end();
+    unsignal();
+  }
+  if (!out.readerGone || stopReason !== 'reader gone') printSummary(tracer, started);
+  return EXIT.OK;
+}
+
+function printSummary(tracer: RxTracer, started: number): void {
+  const s = tracer.stats();
+  const secs = ((Date.now() - started) / 1000).toFixed(1);
+  const per = Object.entries(s.events).map(([k, v]) => `${k} ${v}`);
+  const total = Object.values(s.events).reduce((a, b) => a + b, 0);
+  const lostCpus = Object.entries(s.lostPerCpu).filter(([, v]) => v > 0).map(([c, v]) => `cpu${c} ${v}`);
+  const parts = [`${total} events in ${secs} s${per.length ? ` (${per.join(', ')})` : ''}`, `${s.lost} lost${lostCpus.length ? ` (${lostCpus.join(', ')})` : ''}`];
+  if (s.filtered) parts.push(`${s.filtered} filtered in user space`);
+  if (s.malformed) parts.push(`${s.malformed} malformed records`);
+  process.stderr.write(`rxtrace: ${parts.join(', ')}\n`);
+}

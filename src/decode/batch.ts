@@ -1,0 +1,99 @@
+// Walk one batch from the addon (layout in src/native.ts) and turn each record into a
+// DropEvent or LostEvent. Malformed records are counted, never thrown: a bad record must not
+// take the trace down.
+import type { CompiledEvent } from './compile.js';
+import type { WallClock } from './clock.js';
+import type { DropEvent, LostEvent } from './events.js';
+
+export const PERF_RECORD_LOST = 2;
+export const PERF_RECORD_SAMPLE = 9;
+
+export interface BatchSink {
+  drop(ev: DropEvent): void;
+  lost(ev: LostEvent): void;
+}
+
+export interface DecodeCounters {
+  samples: number;
+  lost: number;
+  /** Records too short for their schema, or whose id matches no opened event. */
+  malformed: number;
+}
+
+export class BatchDecoder {
+  private readonly byId = new Map<number, CompiledEvent>();
+  readonly counters: DecodeCounters = { samples: 0, lost: 0, malformed: 0 };
+  private readonly le: boolean;
+
+  constructor(
+    events: CompiledEvent[],
+    private readonly clock: WallClock,
+    le = true,
+  ) {
+    for (const e of events) this.byId.set(e.schema.id, e);
+    this.le = le;
+  }
+
+  decode(buf: ArrayBuffer, sink: BatchSink): void {
+    const dv = new DataView(buf);
+    const u8 = new Uint8Array(buf);
+    const le = this.le;
+    const end = buf.byteLength;
+    let off = 0;
+    while (off + 16 <= end) {
+      const cpu = dv.getUint32(off, le);
+      const type = dv.getUint32(off + 8, le);
+      const size = dv.getUint16(off + 14, le);
+      const recEnd = off + 8 + size;
+      if (size < 8 || recEnd > end) {
+        this.counters.malformed++;
+        return; // the rest of the batch cannot be framed
+      }
+      if (type === PERF_RECORD_SAMPLE) {
+        this.sample(dv, u8, off, recEnd, cpu, sink);
+      } else if (type === PERF_RECORD_LOST && size >= 24) {
+        const lost = dv.getUint32(off + 24 + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(off + 24 + (le ? 0 : 4), le);
+        this.counters.lost += lost;
+        sink.lost({ time: this.clock.iso(nowMonoNs()), event: 'lost', cpu, lost });
+      }
+      off = recEnd;
+    }
+    if (off !== end) this.counters.malformed++;
+  }
+
+  private sample(dv: DataView, u8: Uint8Array, off: number, recEnd: number, cpu: number, sink: BatchSink): void {
+    const le = this.le;
+    if (off + 44 > recEnd) {
+      this.counters.malformed++;
+      return;
+    }
+    const rawSize = dv.getUint32(off + 40, le);
+    const base = off + 44;
+    if (base + rawSize > recEnd || rawSize < 2) {
+      this.counters.malformed++;
+      return;
+    }
+    const id = dv.getUint16(base, le);
+    const ev = this.byId.get(id);
+    if (!ev || rawSize < ev.minRawSize) {
+      this.counters.malformed++;
+      return;
+    }
+    const monoNs = dv.getUint32(off + 24 + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(off + 24 + (le ? 0 : 4), le);
+    this.counters.samples++;
+    sink.drop({
+      time: this.clock.iso(monoNs),
+      cpu: dv.getUint32(off + 32, le),
+      pid: dv.getUint32(off + 16, le),
+      tid: dv.getUint32(off + 20, le),
+      event: ev.event,
+      fields: ev.read(dv, u8, base, rawSize),
+      monoNs,
+    });
+  }
+}
+
+/** CLOCK_MONOTONIC now, in ns (libuv's hrtime is CLOCK_MONOTONIC on Linux). */
+export function nowMonoNs(): number {
+  return Number(process.hrtime.bigint());
+}

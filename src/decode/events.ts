@@ -1,0 +1,52 @@
+// The objects rxtrace emits: one DropEvent per tracepoint hit, one LostEvent per ring overflow.
+// Their enumerable keys are the NDJSON contract of DESIGN.md.
+
+export type MatchKind = 'pointer' | 'address' | 'drops' | 'global' | 'ambiguous' | 'none';
+
+export interface SocketOwner {
+  pid: number;
+  comm: string;
+}
+
+export interface SocketInfo {
+  table: 'udp' | 'udp6' | 'raw' | 'raw6' | 'icmp' | 'icmp6';
+  inode: number;
+  local: string;
+  remote: string;
+  rx_queue: number;
+  drops: number | null;
+  netns: number | null;
+  owners: SocketOwner[];
+  /** The socket was gone from /proc by the time of the lookup: these are its last known values. */
+  stale?: boolean;
+}
+
+export interface DropEvent {
+  /** Wall-clock time of the sample, RFC 3339 with nanoseconds. */
+  time: string;
+  cpu: number;
+  /** The task on the CPU when the event fired: often the sender, not the socket's owner. */
+  pid: number;
+  tid: number;
+  /** `system:name` of the tracepoint. */
+  event: string;
+  /** Every non-common field of the format file, under the kernel's names. */
+  fields: Record<string, unknown>;
+  /** How `socket` was found (absent with --no-resolve). */
+  match?: MatchKind;
+  socket?: SocketInfo | null;
+  /** Inodes of the sockets that could be the one, when `match` is `ambiguous`. */
+  candidates?: number[];
+  /** Protocol memory figures, when `match` is `global`. */
+  global?: Record<string, unknown>;
+  /** Sample time on CLOCK_MONOTONIC, ns (not serialised: see render/ndjson.ts). */
+  monoNs: number;
+}
+
+export interface LostEvent {
+  time: string;
+  event: 'lost';
+  cpu: number;
+  /** Samples the kernel could not write because the ring was full. */
+  lost: number;
+}

@@ -1,0 +1,136 @@
+// Turn what a user asked for (event names, --filter, --port, --reason) into an event plan:
+// each event's schema from this kernel's format file, its compiled reader, and its kernel
+// filter. Everything is checked here, before a single perf fd is opened.
+import { RxtraceError } from './errors.js';
+import { compileSchema, type CompiledEvent } from './decode/compile.js';
+import { parseFormat } from './format/parse.js';
+import { FormatParseError, type EventSchema } from './format/schema.js';
+import { andFilters, filterableFields, filterFields, portField, reasonFilter, validateFilterText } from './filter.js';
+import { fullName, listEvents, readEventFiles, resolveEventName } from './tracefs/events.js';
+import { withTracefs, type TracefsOptions } from './tracefs/locate.js';
+
+/** The source article's three socket-level drop tracepoints. */
+export const DEFAULT_EVENTS = ['udp:udp_fail_queue_rcv_skb', 'sock:sock_rcvqueue_full', 'sock:sock_exceed_buf_limit'];
+
+export interface PlanOptions {
+  /** Events to trace in addition to the defaults (or instead, with `only`). */
+  events?: string[];
+  /** Trace exactly `events`, without the three defaults. */
+  only?: boolean;
+  filter?: string;
+  port?: number;
+  reasons?: string[];
+  tracefs?: TracefsOptions;
+  /** Called with a line a user should see (a mount made, an event left out). */
+  notice?: (message: string) => void;
+}
+
+export interface PlannedEvent {
+  compiled: CompiledEvent;
+  filter?: string;
+  /** Set when `--port` could not be applied in the kernel (no port field): the caller filters by socket. */
+  portInUserSpace?: boolean;
+}
+
+export interface EventPlan {
+  events: PlannedEvent[];
+  /** Events asked for by default that this kernel lacks (traced without them). */
+  missing: string[];
+  port?: number;
+}
+
+export async function buildPlan(opts: PlanOptions): Promise<EventPlan> {
+  const notice = opts.notice ?? ((m: string) => process.stderr.write(`rxtrace: ${m}\n`));
+  if (opts.filter !== undefined) validateFilterText(opts.filter);
+  if (opts.port !== undefined && (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535)) {
+    throw new RxtraceError('EBADPORT', `port ${opts.port} is not a port number (0-65535)`, { hint: 'give --port a number such as 5000' });
+  }
+  const requested = [...(opts.only ? [] : DEFAULT_EVENTS), ...(opts.events ?? [])];
+  if (opts.reasons?.length && !requested.some((e) => /(^|:)kfree_skb$/.test(e))) {
+    requested.push('skb:kfree_skb');
+    notice('--reason given: tracing skb:kfree_skb too');
+  }
+  if (requested.length === 0) throw new RxtraceError('EUNKNOWNEVENT', 'no events to trace', { hint: 'name events with -e, or drop --only' });
+
+  return withTracefs({ notice, ...opts.tracefs }, (root) => {
+    const available = listEvents(root);
+    const missing: string[] = [];
+    const schemas: EventSchema[] = [];
+    const seen = new Set<string>();
+    for (const name of requested) {
+      const isDefault = !opts.only && DEFAULT_EVENTS.includes(name) && !(opts.events ?? []).includes(name);
+      let ref;
+      try {
+        ref = resolveEventName(name, available);
+      } catch (e) {
+        // A default tracepoint this kernel lacks is noted, not fatal; a named one is an error.
+        if (isDefault) {
+          missing.push(name);
+          continue;
+        }
+        throw e;
+      }
+      if (seen.has(fullName(ref))) continue;
+      seen.add(fullName(ref));
+      const files = readEventFiles(root, ref);
+      let schema: EventSchema;
+      try {
+        schema = parseFormat(files.format, ref.system, `${root}/events/${ref.system}/${ref.name}/format`);
+      } catch (e) {
+        if (e instanceof FormatParseError) {
+          throw new RxtraceError('EFORMAT', `cannot read the layout of ${fullName(ref)}: ${e.message}`, {
+            hint: 'the format file is malformed or truncated; check it with cat, and report the kernel version',
+            cause: e,
+          });
+        }
+        throw e;
+      }
+      if (schema.id !== files.id) schema = { ...schema, id: files.id };
+      schemas.push(schema);
+    }
+    if (missing.length) notice(`this kernel lacks ${missing.join(', ')}; tracing the others`);
+    if (schemas.length === 0) {
+      throw new RxtraceError('EUNKNOWNEVENT', `none of the requested tracepoints exist on this kernel: ${requested.join(', ')}`, {
+        hint: 'check the kernel version (udp_fail_queue_rcv_skb needs 3.x+, rx_sk in kfree_skb 6.11+) and rxtrace doctor',
+      });
+    }
+    return planFilters(schemas, opts, missing, notice);
+  });
+}
+
+function planFilters(schemas: EventSchema[], opts: PlanOptions, missing: string[], notice: (m: string) => void): EventPlan {
+  const userFields = opts.filter !== undefined ? filterFields(opts.filter) : [];
+  const out: PlannedEvent[] = [];
+  const dropped: string[] = [];
+  for (const schema of schemas) {
+    const name = `${schema.system}:${schema.name}`;
+    const has = new Set(filterableFields(schema));
+    let userFilter: string | undefined;
+    if (opts.filter !== undefined) {
+      if (userFields.every((f) => has.has(f))) userFilter = opts.filter;
+      else {
+        dropped.push(`${name} (no ${userFields.filter((f) => !has.has(f)).join(', ')})`);
+        continue;
+      }
+    }
+    let portFilter: string | undefined;
+    let portInUserSpace = false;
+    if (opts.port !== undefined) {
+      const pf = portField(schema);
+      if (pf) portFilter = `${pf} == ${opts.port}`;
+      else portInUserSpace = true;
+    }
+    const reason = opts.reasons?.length && schema.symbols.has('reason') ? reasonFilter(schema, opts.reasons) : undefined;
+    if (opts.reasons?.length && schema.name === 'kfree_skb' && !reason) reasonFilter(schema, opts.reasons); // throws the clear error
+    out.push({ compiled: compileSchema(schema), filter: andFilters([userFilter, portFilter, reason]), portInUserSpace });
+  }
+  if (out.length === 0) {
+    const lists = schemas.map((s) => `${s.system}:${s.name}: ${s.fields.filter((f) => !f.common).map((f) => f.name).join(', ')}`);
+    throw new RxtraceError('EBADFILTER', `filter "${opts.filter}" uses fields (${userFields.join(', ')}) that no traced event has; fields are: ${lists.join('; ')}`, {
+      hint: 'use the kernel\'s field names (they differ between kernels: lport before 6.10, dport after)',
+      details: { filter: opts.filter, fields: Object.fromEntries(schemas.map((s) => [`${s.system}:${s.name}`, s.fields.map((f) => f.name)])) },
+    });
+  }
+  if (dropped.length) notice(`filter "${opts.filter}" does not apply to ${dropped.join('; ')}: not tracing those`);
+  return { events: out, missing, port: opts.port };
+}

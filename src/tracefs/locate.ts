@@ -1,0 +1,86 @@
+// Find tracefs (or mount it, as root, and say so), and hand its root to a callback.
+// rxtrace only needs tracefs to read event ids and format files: a mount it made is undone
+// as soon as those are read, so no mount outlives the call, even when tracing later fails.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { RxtraceError } from '../errors.js';
+
+export interface TracefsOptions {
+  /** Use this directory as the tracefs root (a fixture tree, or an unusual mount). Env: RXTRACE_TRACEFS. */
+  root?: string;
+  /** Mount tracefs if it is missing and we are root (default true). */
+  mount?: boolean;
+  /** Where notices go (default: stderr). */
+  notice?: (message: string) => void;
+  /** For tests: the mounts table to read. */
+  procMounts?: string;
+}
+
+const MOUNT_POINT = '/sys/kernel/tracing';
+const CANDIDATES = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
+
+/** A tracefs root if one is usable now, without mounting anything. */
+export function findTracefs(procMounts = '/proc/mounts'): string | undefined {
+  try {
+    for (const line of readFileSync(procMounts, 'utf8').split('\n')) {
+      const [, dir, fstype] = line.split(' ');
+      if (fstype === 'tracefs' && dir && existsSync(`${unescapeMount(dir)}/events`)) return unescapeMount(dir);
+    }
+  } catch {
+    // No /proc/mounts (odd container): fall through to the usual paths.
+  }
+  return CANDIDATES.find((dir) => existsSync(`${dir}/events`));
+}
+
+/** /proc/mounts escapes spaces and tabs as octal. */
+function unescapeMount(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/**
+ * Run `fn` with a tracefs root. If tracefs is not mounted and we are root, mount it at
+ * /sys/kernel/tracing for the duration of `fn`, report it, and unmount it afterwards.
+ */
+export async function withTracefs<T>(opts: TracefsOptions, fn: (root: string) => Promise<T> | T): Promise<T> {
+  const notice = opts.notice ?? ((m: string) => process.stderr.write(`rxtrace: ${m}\n`));
+  const root = opts.root ?? process.env.RXTRACE_TRACEFS;
+  if (root) {
+    if (!existsSync(`${root}/events`)) {
+      throw new RxtraceError('ENOTRACEFS', `${root} is not a tracefs root (no events/ directory)`, {
+        path: root,
+        hint: 'point RXTRACE_TRACEFS (or the tracefsRoot option) at a mounted tracefs, e.g. /sys/kernel/tracing',
+      });
+    }
+    return fn(root);
+  }
+  const found = findTracefs(opts.procMounts);
+  if (found) return fn(found);
+
+  const isRoot = process.getuid?.() === 0;
+  if (!isRoot || opts.mount === false) {
+    throw new RxtraceError('ENOTRACEFS', 'tracefs is not mounted, so tracepoint formats cannot be read', {
+      hint: `mount it as root: mount -t tracefs nodev ${MOUNT_POINT} (or run rxtrace as root, which mounts it for you)`,
+    });
+  }
+  try {
+    execFileSync('mount', ['-t', 'tracefs', 'nodev', MOUNT_POINT], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim();
+    throw new RxtraceError('ENOTRACEFS', `tracefs is not mounted and mounting it at ${MOUNT_POINT} failed${stderr ? `: ${stderr}` : ''}`, {
+      syscall: 'mount',
+      path: MOUNT_POINT,
+      hint: 'check that the kernel has CONFIG_TRACING and that /sys is writable here (containers often mount it read-only)',
+      cause: e,
+    });
+  }
+  notice(`tracefs was not mounted: mounted it at ${MOUNT_POINT} to read event formats (it is unmounted again once they are read)`);
+  try {
+    return await fn(MOUNT_POINT);
+  } finally {
+    try {
+      execFileSync('umount', [MOUNT_POINT], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch {
+      notice(`could not unmount ${MOUNT_POINT} (busy?); it stays mounted`);
+    }
+  }
+}

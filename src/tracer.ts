@@ -1,0 +1,338 @@
+// RxTracer: the public live tracer. It owns one native perf session, decodes its batches,
+// attributes drops to sockets, and hands events to listeners, async iterators and streams.
+// Backpressure: when consumers fall behind, the reader stops draining and the kernel counts the
+// overflow as lost events, which then reach the consumer as `lost` records. Memory stays bounded.
+import { EventEmitter } from 'node:events';
+import { Readable } from 'node:stream';
+import type { Attributor } from './attribute/types.js';
+import { onlineCpus } from './cpus.js';
+import { BatchDecoder } from './decode/batch.js';
+import { WallClock } from './decode/clock.js';
+import type { DropEvent, LostEvent } from './decode/events.js';
+import { fromNativeError, RxtraceError } from './errors.js';
+import { loadNative, type NativePerfSession } from './native.js';
+import { buildPlan, type EventPlan, type PlanOptions } from './plan.js';
+
+export type TraceRecord = DropEvent | LostEvent;
+
+export interface TracerOptions extends PlanOptions {
+  /** Match each drop to its socket, owners and netns (default true). */
+  resolve?: boolean;
+  /** Keep only drops on sockets owned by this pid (implies resolve). */
+  pid?: number;
+  /** Data pages per CPU ring, a power of two (default 512 = 2 MiB). */
+  ringPages?: number;
+  /** Longest a quiet batch waits before delivery, ms (default 20). */
+  flushMs?: number;
+  /** Deliver a batch at this many bytes (default 256 KiB). */
+  batchBytes?: number;
+  /** Batches queued toward JS before the reader leaves data in the rings (default 16). */
+  maxQueuedBatches?: number;
+  /** Events buffered for a slow iterator or stream before the kernel is left to count losses (default 65536). */
+  highWaterMark?: number;
+  /** Close the tracer when this signal aborts. */
+  signal?: AbortSignal;
+  /** CPUs to trace (default: every online CPU). */
+  cpus?: number[];
+  /** Build the attributor (the CLI and library pass the /proc one; tests may pass their own). */
+  attributor?: (plan: EventPlan) => Attributor | Promise<Attributor>;
+}
+
+export interface TracerStats {
+  /** Events delivered, per tracepoint. */
+  events: Record<string, number>;
+  /** Events the kernel reported lost, per CPU. */
+  lostPerCpu: Record<number, number>;
+  lost: number;
+  /** Records that could not be decoded (should stay 0). */
+  malformed: number;
+  /** Events decoded but filtered out in user space (--pid, --port on events without a port field). */
+  filtered: number;
+  /** Times the reader paused because consumers were behind. */
+  pauses: number;
+}
+
+interface Consumer {
+  queue: TraceRecord[];
+  head: number;
+  wake?: () => void;
+  done: boolean;
+}
+
+export interface RxTracerEvents {
+  drop: [DropEvent];
+  lost: [LostEvent];
+  error: [Error];
+  close: [];
+}
+
+export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncIterable<TraceRecord> {
+  private readonly pending: TraceRecord[][] = [];
+  private pendingCount = 0;
+  private pumping = false;
+  private drainWaiters: (() => void)[] = [];
+  private readonly consumers = new Set<Consumer>();
+  private paused = false;
+  private closing?: Promise<void>;
+  private readonly counts: TracerStats = { events: {}, lostPerCpu: {}, lost: 0, malformed: 0, filtered: 0, pauses: 0 };
+  private readonly hwm: number;
+  private readonly portOnly = new Set<string>();
+
+  /** @internal use openTracer() */
+  constructor(
+    readonly plan: EventPlan,
+    private readonly session: NativePerfSession,
+    private readonly decoder: BatchDecoder,
+    private readonly attributor: Attributor | undefined,
+    private readonly opts: TracerOptions,
+  ) {
+    super();
+    this.hwm = opts.highWaterMark ?? 65536;
+    for (const e of plan.events) if (e.portInUserSpace) this.portOnly.add(e.compiled.event);
+  }
+
+  /** @internal the addon's batch callback */
+  onBatch(buf: ArrayBuffer): void {
+    const items: TraceRecord[] = [];
+    this.decoder.decode(buf, { drop: (e) => items.push(e), lost: (e) => items.push(e) });
+    this.counts.malformed = this.decoder.counters.malformed;
+    if (items.length === 0) return;
+    this.pending.push(items);
+    this.pendingCount += items.length;
+    this.updatePause();
+    if (!this.pumping) void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      while (this.pending.length > 0) {
+        const items = this.pending.shift()!;
+        if (this.attributor) {
+          const drops = items.filter((i): i is DropEvent => i.event !== 'lost');
+          try {
+            const p = this.attributor.attribute(drops);
+            if (p) await p;
+          } catch (e) {
+            // Attribution must never lose events: deliver them unattributed and say why.
+            for (const d of drops) if (d.match === undefined) Object.assign(d, { match: 'none', socket: null });
+            this.emitError(e);
+          }
+        }
+        this.pendingCount -= items.length;
+        for (const item of items) this.deliver(item);
+        this.updatePause();
+      }
+    } finally {
+      this.pumping = false;
+      const w = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const f of w) f();
+    }
+  }
+
+  private deliver(item: TraceRecord): void {
+    if (item.event === 'lost') {
+      const l = item as LostEvent;
+      this.counts.lost += l.lost;
+      this.counts.lostPerCpu[l.cpu] = (this.counts.lostPerCpu[l.cpu] ?? 0) + l.lost;
+      this.emit('lost', l);
+    } else {
+      const d = item as DropEvent;
+      if (!this.keep(d)) {
+        this.counts.filtered++;
+        return;
+      }
+      this.counts.events[d.event] = (this.counts.events[d.event] ?? 0) + 1;
+      this.emit('drop', d);
+    }
+    for (const c of this.consumers) {
+      c.queue.push(item);
+      if (c.wake) {
+        const w = c.wake;
+        c.wake = undefined;
+        w();
+      }
+    }
+  }
+
+  /** User-space filters that the kernel could not apply. */
+  private keep(d: DropEvent): boolean {
+    if (this.opts.pid !== undefined) {
+      if (!d.socket || !d.socket.owners.some((o) => o.pid === this.opts.pid)) return false;
+    }
+    if (this.plan.port !== undefined && this.portOnly.has(d.event)) {
+      if (!d.socket || !d.socket.local.endsWith(`:${this.plan.port}`)) return false;
+    }
+    return true;
+  }
+
+  private updatePause(): void {
+    let backlog = this.pendingCount;
+    for (const c of this.consumers) backlog = Math.max(backlog, c.queue.length - c.head);
+    const shouldPause = backlog > this.hwm;
+    const shouldResume = backlog < this.hwm / 2;
+    if (!this.paused && shouldPause) {
+      this.paused = true;
+      this.counts.pauses++;
+      this.session.setPaused(true);
+    } else if (this.paused && shouldResume && !this.closing) {
+      this.paused = false;
+      this.session.setPaused(false);
+    }
+  }
+
+  private emitError(e: unknown): void {
+    const err = e instanceof Error ? e : new Error(String(e));
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  /** Every drop and lost record from now on, in order, until close(). */
+  [Symbol.asyncIterator](): AsyncIterator<TraceRecord> {
+    const c: Consumer = { queue: [], head: 0, done: false };
+    this.consumers.add(c);
+    const finish = (): IteratorResult<TraceRecord> => {
+      c.done = true;
+      this.consumers.delete(c);
+      this.updatePause();
+      return { done: true, value: undefined };
+    };
+    return {
+      next: async (): Promise<IteratorResult<TraceRecord>> => {
+        for (;;) {
+          if (c.head < c.queue.length) {
+            const value = c.queue[c.head++];
+            if (c.head > 4096 && c.head * 2 > c.queue.length) {
+              c.queue = c.queue.slice(c.head);
+              c.head = 0;
+            }
+            if (this.paused) this.updatePause();
+            return { done: false, value };
+          }
+          if (c.done || this.closed) return finish();
+          await new Promise<void>((resolve) => (c.wake = resolve));
+        }
+      },
+      return: async (): Promise<IteratorResult<TraceRecord>> => finish(),
+    };
+  }
+
+  /** An object-mode Readable of drop and lost records, with backpressure. */
+  stream(): Readable {
+    const it = this[Symbol.asyncIterator]();
+    return Readable.from({ [Symbol.asyncIterator]: () => it }, { objectMode: true, highWaterMark: 1024 });
+  }
+
+  private closed = false;
+
+  /** Stop tracing: final drain, join the reader thread, close every fd. Idempotent. */
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.closing = (async () => {
+        try {
+          this.session.setPaused(false);
+          await this.session.close();
+          await this.drained();
+        } finally {
+          this.attributor?.close();
+          this.closed = true;
+          for (const c of this.consumers) {
+            c.done = true;
+            c.wake?.();
+          }
+          this.emit('close');
+        }
+      })();
+    }
+    return this.closing;
+  }
+
+  private drained(): Promise<void> {
+    if (!this.pumping && this.pending.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** Let the process exit while tracing (a daemon's background tracer). */
+  unref(): this {
+    this.session.unref();
+    return this;
+  }
+
+  ref(): this {
+    this.session.ref();
+    return this;
+  }
+
+  stats(): TracerStats {
+    return {
+      ...this.counts,
+      events: { ...this.counts.events },
+      lostPerCpu: { ...this.counts.lostPerCpu },
+      malformed: this.decoder.counters.malformed,
+    };
+  }
+
+  /** The addon's own counters (samples copied, batches, stalls). */
+  nativeStats(): ReturnType<NativePerfSession['stats']> {
+    return this.session.stats();
+  }
+}
+
+/**
+ * Open a live tracer. Resolves once every perf event is open and the reader thread runs.
+ * Rejects with RxtraceError (code, errno, syscall, hint) when tracing is impossible.
+ */
+export async function openTracer(options: TracerOptions = {}): Promise<RxTracer> {
+  if (options.signal?.aborted) throw new RxtraceError('ABORT_ERR', 'the signal was already aborted', { hint: 'pass a fresh AbortSignal' });
+  const plan = await buildPlan(options);
+  const native = loadNative();
+  const cpus = options.cpus ?? onlineCpus();
+  const byId = new Map(plan.events.map((e) => [e.compiled.schema.id, e]));
+  const ringPages = options.ringPages ?? 512;
+  if (!Number.isInteger(ringPages) || ringPages < 1 || (ringPages & (ringPages - 1)) !== 0) {
+    throw new RxtraceError('EINVAL', `ring size ${ringPages} pages is not a power of two`, { hint: 'use e.g. 64, 512 or 2048 pages' });
+  }
+  const decoder = new BatchDecoder(
+    plan.events.map((e) => e.compiled),
+    new WallClock(native.clockOffsetNs()),
+  );
+  const resolve = options.resolve !== false || options.pid !== undefined;
+  let attributor: Attributor | undefined;
+  if (resolve && options.attributor) attributor = await options.attributor(plan);
+  let tracer: RxTracer | undefined;
+  let session: NativePerfSession;
+  try {
+    session = new native.PerfSession(
+      {
+        events: plan.events.map((e) => ({ id: e.compiled.schema.id, filter: e.filter })),
+        cpus,
+        ringPages,
+        wakeupBytes: Math.max(4096, Math.floor((ringPages * 4096) / 8)),
+        flushMs: options.flushMs ?? 20,
+        batchBytes: options.batchBytes ?? 256 * 1024,
+        maxQueuedBatches: options.maxQueuedBatches ?? 16,
+      },
+      (buf) => tracer?.onBatch(buf),
+    );
+  } catch (e) {
+    attributor?.close();
+    throw fromNativeError(e, {
+      eventName: (id) => byId.get(id)?.compiled.event,
+      filterFor: (id) => byId.get(id)?.filter,
+      fieldsOf: (id) => byId.get(id)?.compiled.schema.fields.filter((f) => !f.common).map((f) => f.name) ?? [],
+      fdCount: plan.events.length * cpus.length,
+    });
+  }
+  tracer = new RxTracer(plan, session, decoder, attributor, options);
+  try {
+    await session.start();
+  } catch (e) {
+    await tracer.close().catch(() => undefined);
+    throw fromNativeError(e, { eventName: () => undefined, filterFor: () => undefined, fieldsOf: () => [], fdCount: 0 });
+  }
+  if (options.signal) {
+    const t = tracer;
+    options.signal.addEventListener('abort', () => void t.close(), { once: true });
+  }
+  return tracer;
+}
