@@ -2,7 +2,9 @@
 // errors into a clear line and an exit code.
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
+import { ProcAttributor } from '../attribute/proc-attributor.js';
 import { EXIT, reportError } from './exit-codes.js';
+import { registerSockets } from './sockets.js';
 import { registerTrace } from './trace.js';
 
 const require = createRequire(import.meta.url);
@@ -14,7 +16,8 @@ export function buildProgram(): Command {
     .version(version)
     .showHelpAfterError('(run rxtrace --help for usage)')
     .exitOverride();
-  registerTrace(program, undefined);
+  registerTrace(program, () => ProcAttributor.create());
+  registerSockets(program);
   return program;
 }
 

@@ -1,0 +1,60 @@
+// A short history of socket-table reads. Each read covers some tables in every known netns and
+// is stamped with CLOCK_MONOTONIC, the clock of sample times, so an event at time t can be set
+// between the last read before it and the first read after it: the window in which a
+// socket's `drops` must have risen if that socket dropped the packet.
+import type { SocketRow, SocketTable } from '../procnet/sockets.js';
+
+export interface NsRow extends SocketRow {
+  /** Inode of the network namespace whose table listed this socket. */
+  netns: number;
+}
+
+export interface TableRead {
+  /** CLOCK_MONOTONIC ns when the read started (a socket in it existed at or after this time). */
+  startNs: number;
+  /** CLOCK_MONOTONIC ns when the read finished (every counter in it was read by then). */
+  endNs: number;
+  tables: ReadonlySet<SocketTable>;
+  rows: Map<number, NsRow>;
+}
+
+export class ReadHistory {
+  private reads: TableRead[] = [];
+
+  constructor(private readonly keep = 16) {}
+
+  add(read: TableRead): void {
+    this.reads.push(read);
+    if (this.reads.length > this.keep) this.reads.shift();
+  }
+
+  /** The newest read covering `table`. */
+  latest(table?: SocketTable): TableRead | undefined {
+    for (let i = this.reads.length - 1; i >= 0; i--) if (!table || this.reads[i].tables.has(table)) return this.reads[i];
+    return undefined;
+  }
+
+  /**
+   * The reads that bracket time t for every one of `tables`: `before` finished before t (its
+   * counters predate the event), `after` started after t (its counters include it).
+   */
+  window(t: number, tables: readonly SocketTable[]): { before?: TableRead; after?: TableRead } {
+    let before: TableRead | undefined;
+    let after: TableRead | undefined;
+    for (const r of this.reads) {
+      if (!tables.every((tb) => r.tables.has(tb))) continue;
+      if (r.endNs <= t) before = r;
+      else if (r.startNs >= t && !after) after = r;
+    }
+    return { before, after };
+  }
+
+  /** Newest read time covering all of `tables` (start), or -Infinity. */
+  coveredUntil(tables: readonly SocketTable[]): number {
+    for (let i = this.reads.length - 1; i >= 0; i--) {
+      const r = this.reads[i];
+      if (tables.every((tb) => r.tables.has(tb))) return r.startNs;
+    }
+    return -Infinity;
+  }
+}

@@ -1,0 +1,43 @@
+// readSockets(): a snapshot of every UDP, raw and ICMP socket in every network namespace, with
+// owners, like `ss -uam -p` across namespaces. Used by `rxtrace sockets`, `top` and the library.
+import { ownNetns, readTables } from './attribute/netns-tables.js';
+import type { SocketInfo } from './decode/events.js';
+import { scanSocketOwners } from './procnet/owners.js';
+import { SOCKET_TABLES, type SocketTable } from './procnet/sockets.js';
+
+export interface SocketSnapshotRow extends SocketInfo {
+  tx_queue: number;
+  /** sk_state (7 = unconnected, 1 = connected). */
+  state: number;
+  uid: number;
+}
+
+export interface ReadSocketsOptions {
+  tables?: readonly SocketTable[];
+  procRoot?: string;
+}
+
+/** Sorted by drops (most first), then by table and local address. */
+export async function readSockets(opts: ReadSocketsOptions = {}): Promise<SocketSnapshotRow[]> {
+  const procRoot = opts.procRoot ?? '/proc';
+  const owners = await scanSocketOwners(procRoot);
+  const read = await readTables(opts.tables ?? SOCKET_TABLES, owners.pidsByNetns, ownNetns(procRoot), procRoot);
+  const rows: SocketSnapshotRow[] = [];
+  for (const r of read.rows.values()) {
+    rows.push({
+      table: r.table,
+      inode: r.inode,
+      local: r.localText,
+      remote: r.remoteText,
+      rx_queue: r.rx_queue,
+      tx_queue: r.tx_queue,
+      drops: r.drops ?? null,
+      netns: r.netns || null,
+      state: r.state,
+      uid: r.uid,
+      owners: owners.byInode.get(r.inode) ?? [],
+    });
+  }
+  rows.sort((a, b) => (b.drops ?? 0) - (a.drops ?? 0) || a.table.localeCompare(b.table) || a.local.localeCompare(b.local) || a.inode - b.inode);
+  return rows;
+}
