@@ -4,6 +4,7 @@
 // overflow as lost events, which then reach the consumer as `lost` records. Memory stays bounded.
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
+import { ProcAttributor } from './attribute/proc-attributor.js';
 import type { Attributor } from './attribute/types.js';
 import { onlineCpus } from './cpus.js';
 import { BatchDecoder } from './decode/batch.js';
@@ -34,7 +35,7 @@ export interface TracerOptions extends PlanOptions {
   signal?: AbortSignal;
   /** CPUs to trace (default: every online CPU). */
   cpus?: number[];
-  /** Build the attributor (the CLI and library pass the /proc one; tests may pass their own). */
+  /** Build the attributor (default: the /proc one, ProcAttributor). */
   attributor?: (plan: EventPlan) => Attributor | Promise<Attributor>;
 }
 
@@ -298,7 +299,7 @@ export async function openTracer(options: TracerOptions = {}): Promise<RxTracer>
   );
   const resolve = options.resolve !== false || options.pid !== undefined;
   let attributor: Attributor | undefined;
-  if (resolve && options.attributor) attributor = await options.attributor(plan);
+  if (resolve) attributor = options.attributor ? await options.attributor(plan) : await ProcAttributor.create();
   let tracer: RxTracer | undefined;
   let session: NativePerfSession;
   try {

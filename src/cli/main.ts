@@ -2,7 +2,6 @@
 // errors into a clear line and an exit code.
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
-import { ProcAttributor } from '../attribute/proc-attributor.js';
 import { EXIT, reportError } from './exit-codes.js';
 import { registerSockets } from './sockets.js';
 import { registerTrace } from './trace.js';
@@ -16,7 +15,7 @@ export function buildProgram(): Command {
     .version(version)
     .showHelpAfterError('(run rxtrace --help for usage)')
     .exitOverride();
-  registerTrace(program, () => ProcAttributor.create());
+  registerTrace(program);
   registerSockets(program);
   return program;
 }

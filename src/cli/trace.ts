@@ -1,7 +1,7 @@
 // `rxtrace trace`: stream drops live as NDJSON or text, with a summary on stderr at the end.
 import type { Command } from 'commander';
 import type { DropEvent, LostEvent } from '../decode/events.js';
-import { openTracer, type RxTracer, type TracerOptions } from '../tracer.js';
+import { openTracer, type RxTracer } from '../tracer.js';
 import { recordToJson } from '../render/ndjson.js';
 import { recordToText } from '../render/text.js';
 import { EXIT } from './exit-codes.js';
@@ -23,7 +23,7 @@ export interface TraceCliOptions {
   ringPages?: number;
 }
 
-export function registerTrace(program: Command, makeAttributor: TracerOptions['attributor']): void {
+export function registerTrace(program: Command): void {
   program
     .command('trace')
     .description('stream socket receive drops live (default: udp:udp_fail_queue_rcv_skb, sock:sock_rcvqueue_full, sock:sock_exceed_buf_limit)')
@@ -39,11 +39,11 @@ export function registerTrace(program: Command, makeAttributor: TracerOptions['a
     .option('--no-resolve', 'do not match drops to sockets and processes (fastest)')
     .option('--ring-pages <n>', 'data pages per CPU ring, a power of two (default 512)', positiveInt('--ring-pages'))
     .action(async (opts: TraceCliOptions) => {
-      process.exitCode = await runTrace(opts, makeAttributor);
+      process.exitCode = await runTrace(opts);
     });
 }
 
-export async function runTrace(opts: TraceCliOptions, makeAttributor: TracerOptions['attributor']): Promise<number> {
+export async function runTrace(opts: TraceCliOptions): Promise<number> {
   const format = defaultFormat(opts.format);
   const render = format === 'ndjson' ? recordToJson : recordToText;
   const out = new LineWriter();
@@ -57,7 +57,6 @@ export async function runTrace(opts: TraceCliOptions, makeAttributor: TracerOpti
     reasons: opts.reason,
     resolve: opts.resolve,
     ringPages: opts.ringPages,
-    attributor: opts.resolve || opts.pid !== undefined ? makeAttributor : undefined,
   });
   let stopReason = 'end';
   const stop = (why: string): void => {
