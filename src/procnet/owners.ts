@@ -1,0 +1,164 @@
+// Socket inode → owning processes, from /proc/PID/fd links (`socket:[INODE]`), and each
+// process's network namespace (/proc/PID/ns/net → `net:[4026531840]`), so that a socket
+// table can be read per namespace through one of its pids (/proc/PID/net/udp).
+//
+// Why synchronous syscalls in time slices: on the 2-vCPU dev VM a scan of ~400 processes with
+// ~3,700 fds took ~31 ms with sync readlink and 60-90 ms with fs.promises at concurrency 8 or
+// 32 (the libuv pool adds a round trip per link and the work is kernel-bound anyway). An idle
+// machine (~70 processes) scans in ~2-3 ms. Yielding to the event loop every `sliceMs` keeps
+// trace batches flowing while a large scan runs.
+import * as fs from 'node:fs';
+import { errnoCode } from '../errors.js';
+import { ioError } from './read.js';
+
+export interface Owner {
+  pid: number;
+  /** /proc/PID/comm without its newline (at most 15 bytes: TASK_COMM_LEN; may hold spaces). */
+  comm: string;
+}
+
+export interface SocketOwners {
+  /** Socket inode → one Owner per process holding an fd on it, by ascending pid. */
+  byInode: Map<number, Owner[]>;
+  /** pid → inode of its network namespace, for every process scanned. */
+  netnsByPid: Map<number, number>;
+  /** Network namespace inode → its pids, ascending. */
+  pidsByNetns: Map<number, number[]>;
+  /**
+   * Processes left out: `vanished` exited during the scan (ENOENT, ESRCH), `denied` could not
+   * be read (EACCES, EPERM: not root, or /proc mounted with hidepid). Their sockets have no
+   * owner in this scan, except when only /proc/PID/ns/net was denied: then the owners are
+   * kept, the pid is absent from the netns maps, and it still counts as denied. Exiting
+   * zombies hold no fds and are not counted.
+   */
+  skipped: { vanished: number; denied: number };
+}
+
+/** The synchronous fs calls the scan makes; tests pass fakes to produce EACCES as root. */
+export interface OwnerScanFs {
+  readdirSync(path: string): string[];
+  readlinkSync(path: string): string;
+  readFileSync(path: string, encoding: 'utf8'): string;
+}
+
+export interface ScanOptions {
+  /** Yield to the event loop after this many ms of scanning (default 4). */
+  sliceMs?: number;
+  fs?: OwnerScanFs;
+}
+
+const VANISHED = new Set(['ENOENT', 'ESRCH']);
+const DENIED = new Set(['EACCES', 'EPERM']);
+const SOCKET_LINK = /^socket:\[([0-9]+)\]$/;
+const NETNS_LINK = /^net:\[([0-9]+)\]$/;
+
+/** Thrown inside the scan to skip one process; never escapes. */
+class Skip {
+  constructor(readonly kind: 'vanished' | 'denied' | 'zombie') {}
+}
+
+/** Parses `socket:[12345]` → 12345; undefined for any other link (files, pipes, anon inodes). */
+export function socketInodeFromLink(link: string): number | undefined {
+  const m = SOCKET_LINK.exec(link);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Parses `net:[4026531840]` → 4026531840. */
+export function netnsInodeFromLink(link: string): number | undefined {
+  const m = NETNS_LINK.exec(link);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * One pass over /proc/[0-9]*: socket owners, and the network namespace of every process.
+ * Processes that exit or cannot be read mid-scan are counted in `skipped`, not fatal; any
+ * other errno is thrown as RxtraceError. Threads sharing a file table are covered by their
+ * process; a task with a private fd table (clone without CLONE_FILES) is not.
+ */
+export async function scanSocketOwners(procRoot = '/proc', opts: ScanOptions = {}): Promise<SocketOwners> {
+  const io: OwnerScanFs = opts.fs ?? (fs as unknown as OwnerScanFs);
+  const sliceMs = opts.sliceMs ?? 4;
+  const result: SocketOwners = {
+    byInode: new Map(),
+    netnsByPid: new Map(),
+    pidsByNetns: new Map(),
+    skipped: { vanished: 0, denied: 0 },
+  };
+  let names: string[];
+  try {
+    names = io.readdirSync(procRoot);
+  } catch (e) {
+    throw ioError(e, procRoot, 'opendir');
+  }
+  const pids = names.filter((n) => /^[0-9]+$/.test(n)).map(Number).sort((a, b) => a - b);
+
+  // Any errno other than "gone" or "denied" is a real failure (or a bug) and must surface.
+  const attempt = <T>(path: string, syscall: string, fn: () => T): T => {
+    try {
+      return fn();
+    } catch (e) {
+      const code = errnoCode(e);
+      if (code !== undefined && VANISHED.has(code)) throw new Skip('vanished');
+      if (code !== undefined && DENIED.has(code)) throw new Skip('denied');
+      throw ioError(e, path, syscall);
+    }
+  };
+
+  let sliceStart = performance.now();
+  for (const pid of pids) {
+    const dir = `${procRoot}/${pid}`;
+    try {
+      const fds = attempt(`${dir}/fd`, 'opendir', () => io.readdirSync(`${dir}/fd`));
+      const inodes = new Set<number>();
+      for (const fd of fds) {
+        let link: string;
+        try {
+          link = attempt(`${dir}/fd/${fd}`, 'readlink', () => io.readlinkSync(`${dir}/fd/${fd}`));
+        } catch (e) {
+          if (e instanceof Skip && e.kind === 'vanished') continue; // this fd was closed meanwhile
+          throw e;
+        }
+        const inode = socketInodeFromLink(link);
+        if (inode !== undefined) inodes.add(inode);
+      }
+      let netns: number | undefined;
+      let nsDenied = false;
+      try {
+        const link = attempt(`${dir}/ns/net`, 'readlink', () => io.readlinkSync(`${dir}/ns/net`));
+        netns = netnsInodeFromLink(link);
+      } catch (e) {
+        // A zombie has an empty fd table and no namespaces: nothing is lost by leaving it out.
+        if (e instanceof Skip && e.kind === 'vanished' && fds.length === 0) throw new Skip('zombie');
+        // The owners are still right when only the namespace is hidden (seen as root for pid 1
+        // in a sandbox): keep them, count the process as denied.
+        if (e instanceof Skip && e.kind === 'denied') nsDenied = true;
+        else throw e;
+      }
+      let comm = '';
+      if (inodes.size > 0) {
+        comm = attempt(`${dir}/comm`, 'open', () => io.readFileSync(`${dir}/comm`, 'utf8')).replace(/\n$/, '');
+      }
+      // Commit only once every read of this process succeeded.
+      for (const inode of inodes) {
+        const owners = result.byInode.get(inode);
+        if (owners) owners.push({ pid, comm });
+        else result.byInode.set(inode, [{ pid, comm }]);
+      }
+      if (netns !== undefined) {
+        result.netnsByPid.set(pid, netns);
+        const list = result.pidsByNetns.get(netns);
+        if (list) list.push(pid);
+        else result.pidsByNetns.set(netns, [pid]);
+      }
+      if (nsDenied) result.skipped.denied++;
+    } catch (e) {
+      if (!(e instanceof Skip)) throw e;
+      if (e.kind !== 'zombie') result.skipped[e.kind]++;
+    }
+    if (performance.now() - sliceStart >= sliceMs) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  }
+  return result;
+}
