@@ -49,6 +49,12 @@ export class ReadHistory {
     return { before, after };
   }
 
+  /** The newest read covering every one of `tables`. */
+  latestCovering(tables: readonly SocketTable[]): TableRead | undefined {
+    for (let i = this.reads.length - 1; i >= 0; i--) if (tables.every((tb) => this.reads[i].tables.has(tb))) return this.reads[i];
+    return undefined;
+  }
+
   /** Newest read time covering all of `tables` (start), or -Infinity. */
   coveredUntil(tables: readonly SocketTable[]): number {
     for (let i = this.reads.length - 1; i >= 0; i--) {

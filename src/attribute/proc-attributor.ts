@@ -39,6 +39,8 @@ export class ProcAttributor implements Attributor {
   private readonly ownerRescanNs: number;
   private readonly realPointers: boolean;
   private globalCache?: { atNs: number; value: Record<string, unknown> };
+  /** When each socket inode first appeared in a read (to know whether an owner scan postdates it). */
+  private readonly firstSeen = new Map<number, number>();
   private closed = false;
 
   private constructor(opts: ProcAttributorOptions) {
@@ -74,6 +76,11 @@ export class ProcAttributor implements Attributor {
     const r = await readTables(tables, this.pidsByNetns, this.selfNetns, this.procRoot);
     this.lastReadNs = r.startNs;
     this.history.add(r);
+    for (const inode of r.rows.keys()) if (!this.firstSeen.has(inode)) this.firstSeen.set(inode, r.startNs);
+    if (this.firstSeen.size > 4 * r.rows.size + 1024) {
+      // Forget sockets that are gone, so the map tracks the live table, not history.
+      for (const inode of this.firstSeen.keys()) if (!r.rows.has(inode) && r.tables.size === ALL_TABLES.length) this.firstSeen.delete(inode);
+    }
   }
 
   private need(ev: DropEvent): Need {
@@ -107,18 +114,29 @@ export class ProcAttributor implements Attributor {
     if (tables.size > 0 && this.history.coveredUntil([...tables]) < tMax) await this.read([...tables]);
 
     const verdicts = events.map((e, i) => this.judge(e, needs[i]));
-    // A miss may be a socket in a namespace we have not seen yet: rescan owners, read again, retry once.
-    const missed = verdicts.some((v, i) => v.match === 'none' && needs[i].tables.length > 0 && needs[i].kind !== 'kfree');
-    if (missed && nowMonoNs() - this.lastOwnerScanNs > 250e6) {
-      await this.scanOwners();
-      await this.read([...tables]);
+    // A miss may be a socket in a namespace the first read after the event did not cover: judge
+    // again against the newest read; if that still misses, rescan owners (new namespaces), read
+    // again, and judge once more.
+    const isMiss = (v: Verdict, i: number): boolean => v.match === 'none' && needs[i].tables.length > 0;
+    if (verdicts.some(isMiss)) {
       verdicts.forEach((v, i) => {
-        if (v.match === 'none' && needs[i].tables.length > 0) verdicts[i] = this.judge(events[i], needs[i]);
+        if (isMiss(v, i)) verdicts[i] = this.judge(events[i], needs[i], true);
       });
+      if (verdicts.some(isMiss) && nowMonoNs() - this.lastOwnerScanNs > 250e6) {
+        await this.scanOwners();
+        await this.read([...tables]);
+        verdicts.forEach((v, i) => {
+          if (isMiss(v, i)) verdicts[i] = this.judge(events[i], needs[i], true);
+        });
+      }
     }
-    // Owners for sockets first seen after the last scan.
-    const unknownOwner = verdicts.some((v) => 'row' in v && !this.owners.has(v.row.inode));
-    if ((unknownOwner && nowMonoNs() - this.lastOwnerScanNs > 100e6) || nowMonoNs() - this.lastOwnerScanNs > this.ownerRescanNs) {
+    // Owners for sockets the last scan predates: wait out the rate limit rather than skip, so an
+    // event never goes out owner-less just because its socket is new. A socket first seen before
+    // the last scan and still owner-less has no owner (a kernel socket, or its process exited).
+    const needScan = verdicts.some((v) => 'row' in v && !this.owners.has(v.row.inode) && (this.firstSeen.get(v.row.inode) ?? Infinity) >= this.lastOwnerScanNs);
+    if (needScan || nowMonoNs() - this.lastOwnerScanNs > this.ownerRescanNs) {
+      const wait = this.lastOwnerScanNs + 100e6 - nowMonoNs();
+      if (needScan && wait > 0) await sleep(wait / 1e6);
       await this.scanOwners();
     }
     let global: Record<string, unknown> | undefined;
@@ -139,9 +157,15 @@ export class ProcAttributor implements Attributor {
     }
   }
 
-  private judge(ev: DropEvent, need: Need): Verdict {
+  /**
+   * `wide`: measure up to the newest read instead of the first read after the event (a retry
+   * after a rescan found a namespace the first read did not cover). Wider, still exact.
+   */
+  private judge(ev: DropEvent, need: Need, wide = false): Verdict {
     if (need.tables.length === 0) return { match: 'none' };
-    const { before, after } = this.history.window(ev.monoNs, need.tables);
+    const w = this.history.window(ev.monoNs, need.tables);
+    const before = w.before;
+    const after = wide ? this.history.latestCovering(need.tables) ?? w.after : w.after;
     if (need.kind === 'udp') {
       const key = udpKey(ev.fields);
       return key ? byAddress(key, before, after) : { match: 'none' };

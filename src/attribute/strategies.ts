@@ -121,9 +121,42 @@ export function candidatesIn(tables: readonly SocketTable[], before: TableRead |
   return [...set];
 }
 
+/** Multicast and limited broadcast go to every matching socket; unicast to the best match only. */
+function isUnicast(addr: string): boolean {
+  const ip = unmapped(addr);
+  if (ip.includes('.')) {
+    const first = Number(ip.split('.')[0]);
+    return !(first >= 224 && first <= 239) && ip !== '255.255.255.255';
+  }
+  return !ip.toLowerCase().startsWith('ff');
+}
+
+/**
+ * The kernel's unicast lookup (compute_score) ranks, within one namespace, a connected socket
+ * matching the peer above an unconnected one, and an exact local address above a wildcard bind:
+ * only the best-ranked sockets of each namespace can have received the packet. (A socket bound to
+ * a subnet broadcast address would share copies with wildcards; see docs/attribution.md.)
+ */
+function bestRanked(cands: NsRow[], key: UdpKey, before: TableRead | undefined, after: TableRead | undefined): NsRow[] {
+  if (key.daddr === undefined || !isUnicast(key.daddr)) return cands;
+  const rank = (r: NsRow): number => (r.remote.port !== 0 ? 2 : 0) + (WILDCARD.has(r.local.addr) ? 0 : 1);
+  // Only a socket alive across the whole window (in both reads) certainly outranked the others
+  // at the moment of the drop; one that came or went in between may not have existed then.
+  const best = new Map<number, number>();
+  for (const r of cands) {
+    if (before?.rows.has(r.inode) && after?.rows.has(r.inode)) best.set(r.netns, Math.max(best.get(r.netns) ?? 0, rank(r)));
+  }
+  return cands.filter((r) => rank(r) >= (best.get(r.netns) ?? 0));
+}
+
 /** Strategy 2: the UDP event's local address and port, narrowed by drops when several match. */
 export function byAddress(key: UdpKey, before: TableRead | undefined, after: TableRead | undefined): Verdict {
-  const cands = candidatesIn(key.tables, before, after, (r) => rowAccepts(r, key));
+  const rows = new Map<number, NsRow>();
+  for (const read of [before, after]) {
+    if (!read) continue;
+    for (const row of read.rows.values()) if (rowAccepts(row, key)) rows.set(row.inode, row);
+  }
+  const cands = bestRanked([...rows.values()], key, before, after).map((r) => r.inode);
   const v = narrowByDrops(cands, before, after, true);
   return v.match === 'drops' ? { ...v, match: 'address' } : v;
 }

@@ -48,9 +48,18 @@ describe('attribution never names the wrong socket', () => {
           if (inAfter) after.push(toRow({ ...s, drops: s.drops + (isDropper ? trueRise : s.rise) }, inode));
         });
         const d = toRow(socks[dropper], 100 + dropper);
-        // The packet's destination: the dropper's address (a wildcard dropper got some address).
+        // The packet's destination: the dropper's address. A wildcard dropper got a packet for an
+        // address no exact bind on that port had (else the kernel's lookup would have chosen that one).
         const family = d.table === 'udp6' ? 'AF_INET6' : 'AF_INET';
-        const dst = d.local.addr === '0.0.0.0' || d.local.addr === '::' ? (family === 'AF_INET' ? '127.0.0.1' : '::1') : d.local.addr;
+        // (An exact bind that was not there for the whole window may have been absent at the drop.)
+        const inBoth = new Set(before.filter((b) => after.some((a) => a.inode === b.inode)).map((r) => r.inode));
+        const wildDsts = [family === 'AF_INET' ? '127.0.0.9' : '::9'];
+        for (const r of [...before, ...after]) {
+          if (!inBoth.has(r.inode) && r.netns === d.netns && r.local.port === d.local.port && r.table === d.table && !['0.0.0.0', '::'].includes(r.local.addr)) wildDsts.push(r.local.addr);
+        }
+        const heldAll = new Set([...before, ...after].filter((r) => inBoth.has(r.inode) && r.netns === d.netns && r.local.port === d.local.port).map((r) => r.local.addr));
+        const usable = wildDsts.filter((a) => !heldAll.has(a));
+        const dst = d.local.addr === '0.0.0.0' || d.local.addr === '::' ? usable[pick % usable.length] : d.local.addr;
         const daddr = dst.includes(':') ? `[${dst}]:${d.local.port}` : `${dst}:${d.local.port}`;
         const key = udpKey({ dport: d.local.port, family, saddr: '127.0.0.9:1', daddr })!;
         const v = byAddress(key, read(0, before), read(10, after));

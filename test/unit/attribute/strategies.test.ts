@@ -150,3 +150,24 @@ describe('read history windows', () => {
     expect(h.coveredUntil(['icmp', 'udp'])).toBe(300);
   });
 });
+
+describe('unicast ranking (the kernel prefers exact binds and connected sockets within a namespace)', () => {
+  it('127.0.0.1:P beats 0.0.0.0:P for a packet to 127.0.0.1 even when both drop', () => {
+    const exact = row('udp', '127.0.0.1', 9200, 0);
+    const wild = row('udp', '0.0.0.0', 9200, 0);
+    expect(byAddress(v4(9200), read(0, [exact, wild]), read(100, [bump(exact, 1), bump(wild, 1)]))).toMatchObject({ match: 'address', row: { inode: exact.inode } });
+    // A packet to another local address can only be the wildcard's.
+    expect(byAddress(v4(9200, '127.0.0.2'), read(0, [exact, wild]), read(100, [bump(exact, 1), bump(wild, 1)]))).toMatchObject({ match: 'address', row: { inode: wild.inode } });
+  });
+  it('the ranking is per namespace: a wildcard in another netns stays a candidate', () => {
+    const exact = row('udp', '127.0.0.1', 9201, 0, { netns: 1 });
+    const wild = row('udp', '0.0.0.0', 9201, 0, { netns: 2 });
+    expect(byAddress(v4(9201), read(0, [exact, wild]), read(100, [bump(exact, 1), bump(wild, 1)])).match).toBe('ambiguous');
+  });
+  it('multicast goes to every member: no ranking', () => {
+    const group = row('udp', '239.1.1.1', 9202, 0);
+    const wild = row('udp', '0.0.0.0', 9202, 0);
+    expect(byAddress(v4(9202, '239.1.1.1'), read(0, [group, wild]), read(100, [bump(group, 1), bump(wild, 1)])).match).toBe('ambiguous');
+    expect(byAddress(v4(9202, '239.1.1.1'), read(0, [group, wild]), read(100, [group, bump(wild, 1)]))).toMatchObject({ match: 'address', row: { inode: wild.inode } });
+  });
+});
