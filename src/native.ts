@@ -66,7 +66,7 @@ export interface NativeAddon {
   PerfSession: new (options: NativeSessionOptions, onBatch: BatchCallback) => NativePerfSession;
   /** CLOCK_REALTIME − CLOCK_MONOTONIC in ns, read back to back, to turn sample times into wall time. */
   clockOffsetNs(): bigint;
-  /** Number of live PerfSession objects with open fds in this process (for leak tests). */
+  /** Number of live PerfSession objects with open fds in this environment (this thread; for leak tests). */
   openSessionCount(): number;
 }
 
