@@ -2,7 +2,7 @@
 // owners, like `ss -uam -p` across namespaces. Used by `rxtrace sockets`, `top` and the library.
 import { ownNetns, readTables } from './attribute/netns-tables.js';
 import type { SocketInfo } from './decode/events.js';
-import { scanSocketOwners } from './procnet/owners.js';
+import { scanSocketOwners, type SocketOwners } from './procnet/owners.js';
 import { SOCKET_TABLES, type SocketTable } from './procnet/sockets.js';
 
 export interface SocketSnapshotRow extends SocketInfo {
@@ -15,12 +15,14 @@ export interface SocketSnapshotRow extends SocketInfo {
 export interface ReadSocketsOptions {
   tables?: readonly SocketTable[];
   procRoot?: string;
+  /** A scan already made (scanSocketOwners), so a caller that also needs its netns map scans once. */
+  owners?: SocketOwners;
 }
 
 /** Sorted by drops (most first), then by table and local address. */
 export async function readSockets(opts: ReadSocketsOptions = {}): Promise<SocketSnapshotRow[]> {
   const procRoot = opts.procRoot ?? '/proc';
-  const owners = await scanSocketOwners(procRoot);
+  const owners = opts.owners ?? (await scanSocketOwners(procRoot));
   const read = await readTables(opts.tables ?? SOCKET_TABLES, owners.pidsByNetns, ownNetns(procRoot), procRoot);
   const rows: SocketSnapshotRow[] = [];
   for (const r of read.rows.values()) {

@@ -13,6 +13,7 @@ import type { DropEvent, LostEvent } from './decode/events.js';
 import { fromNativeError, RxtraceError } from './errors.js';
 import { loadNative, type NativePerfSession } from './native.js';
 import { buildPlan, type EventPlan, type PlanOptions } from './plan.js';
+import { getPageSize } from './procnet/sockstat.js';
 
 export type TraceRecord = DropEvent | LostEvent;
 
@@ -21,13 +22,13 @@ export interface TracerOptions extends PlanOptions {
   resolve?: boolean;
   /** Keep only drops on sockets owned by this pid (implies resolve). */
   pid?: number;
-  /** Data pages per CPU ring, a power of two (default 512 = 2 MiB). */
+  /** Data pages per CPU ring, a power of two (default: 64 MiB over all CPUs, 2–8 MiB per ring). */
   ringPages?: number;
   /** Longest a quiet batch waits before delivery, ms (default 20). */
   flushMs?: number;
-  /** Deliver a batch at this many bytes (default 256 KiB). */
+  /** Deliver a batch at this many bytes (default: an eighth of a ring, at least 256 KiB). */
   batchBytes?: number;
-  /** Batches queued toward JS before the reader leaves data in the rings (default 16). */
+  /** Batches queued toward JS before the reader leaves data in the rings (default 8). */
   maxQueuedBatches?: number;
   /** Events buffered for a slow iterator or stream before the kernel is left to count losses (default 65536). */
   highWaterMark?: number;
@@ -280,6 +281,28 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
 }
 
 /**
+ * The rings are the cheapest buffer against a consumer that falls behind (a GC pause, a busy
+ * machine): the kernel writes them directly, nothing is copied until the reader drains them, and
+ * their pages are not in our RSS. At a million drops a second a 2 MiB ring holds 15 ms; 8 MiB
+ * holds 60 ms. 64 MiB of locked kernel memory in total, 2–8 MiB per CPU.
+ */
+function defaultRingPages(ncpus: number): number {
+  const page = getPageSize();
+  const perCpu = Math.min(8 << 20, Math.max(2 << 20, (64 << 20) / Math.max(1, ncpus)));
+  let pages = 1;
+  while (pages * 2 * page <= perCpu) pages *= 2;
+  return pages;
+}
+
+/**
+ * A batch of an eighth of a ring (at least 256 KiB): the addon's final drain at close() makes a
+ * bounded number of passes of one batch per ring, which empties a ring of up to 12 batches.
+ */
+function defaultBatchBytes(ringPages: number): number {
+  return Math.max(256 * 1024, Math.floor((ringPages * getPageSize()) / 8));
+}
+
+/**
  * Open a live tracer. Resolves once every perf event is open and the reader thread runs.
  * Rejects with RxtraceError (code, errno, syscall, hint) when tracing is impossible.
  */
@@ -289,7 +312,7 @@ export async function openTracer(options: TracerOptions = {}): Promise<RxTracer>
   const native = loadNative();
   const cpus = options.cpus ?? onlineCpus();
   const byId = new Map(plan.events.map((e) => [e.compiled.schema.id, e]));
-  const ringPages = options.ringPages ?? 512;
+  const ringPages = options.ringPages ?? defaultRingPages(cpus.length);
   if (!Number.isInteger(ringPages) || ringPages < 1 || (ringPages & (ringPages - 1)) !== 0) {
     throw new RxtraceError('EINVAL', `ring size ${ringPages} pages is not a power of two`, { hint: 'use e.g. 64, 512 or 2048 pages' });
   }
@@ -310,8 +333,8 @@ export async function openTracer(options: TracerOptions = {}): Promise<RxTracer>
         ringPages,
         wakeupBytes: Math.max(4096, Math.floor((ringPages * 4096) / 8)),
         flushMs: options.flushMs ?? 20,
-        batchBytes: options.batchBytes ?? 256 * 1024,
-        maxQueuedBatches: options.maxQueuedBatches ?? 16,
+        batchBytes: options.batchBytes ?? defaultBatchBytes(ringPages),
+        maxQueuedBatches: options.maxQueuedBatches ?? 8,
       },
       (buf) => tracer?.onBatch(buf),
     );

@@ -25,7 +25,8 @@ export interface ProcAttributorOptions {
 
 type Need = { kind: 'udp' | 'rcvqueue' | 'kfree' | 'global' | 'other'; tables: readonly SocketTable[] };
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+// Not unref()d: a close() waiting on attribution must keep the process alive until it resolves.
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class ProcAttributor implements Attributor {
   private readonly procRoot: string;

@@ -3,7 +3,10 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { EXIT, reportError } from './exit-codes.js';
+import { registerServe } from './serve.js';
 import { registerSockets } from './sockets.js';
+import { registerStats } from './stats.js';
+import { registerTop } from './top.js';
 import { registerTrace } from './trace.js';
 
 const require = createRequire(import.meta.url);
@@ -17,6 +20,9 @@ export function buildProgram(): Command {
     .exitOverride();
   registerTrace(program);
   registerSockets(program);
+  registerServe(program);
+  registerStats(program);
+  registerTop(program);
   return program;
 }
 

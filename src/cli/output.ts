@@ -1,11 +1,22 @@
 // Line output to stdout with backpressure, and a quiet end when the reader goes away (EPIPE,
-// `rxtrace trace | head -1`): we stop tracing and exit 0 instead of crashing.
+// `rxtrace trace | head -1`): we stop tracing and exit 0 instead of crashing. Lines are written
+// as bytes into one reusable buffer (`w`) and handed to the stream in 64 KiB chunks.
 import type { Writable } from 'node:stream';
+import { JsonBytes } from '../decode/json-bytes.js';
+
+const CHUNK = 65536;
 
 export class LineWriter {
-  private buf = '';
+  /** Write a line's bytes here, then call endLine(). */
+  readonly w = new JsonBytes(CHUNK * 2);
   private closedByReader = false;
   private onGone: (() => void)[] = [];
+  private flushQueued = false;
+  /** Lines written in one turn of the event loop (one batch of events) leave at its end. */
+  private readonly flushSoon = (): void => {
+    this.flushQueued = false;
+    void this.flush();
+  };
 
   constructor(private readonly out: Writable = process.stdout) {
     out.on('error', (e: NodeJS.ErrnoException) => {
@@ -29,19 +40,41 @@ export class LineWriter {
     for (const f of this.onGone) f();
   }
 
-  /** Queue a line; flushes in 64 KiB chunks. Resolves when the stream can take more. */
+  /** Queue a line (see endLine). Resolves when the stream can take more. */
   line(s: string): Promise<void> | undefined {
     if (this.closedByReader) return undefined;
-    this.buf += s + '\n';
-    if (this.buf.length >= 65536) return this.flush();
+    this.w.utf8(s);
+    return this.endLine();
+  }
+
+  /**
+   * End the line written into `w`. Output leaves in 64 KiB chunks, and whatever is left at the
+   * end of this turn of the event loop, so a trickle of drops still shows up at once. Resolves
+   * when the stream can take more.
+   */
+  endLine(): Promise<void> | undefined {
+    if (this.closedByReader) {
+      this.w.pos = 0;
+      return undefined;
+    }
+    this.w.byte(10);
+    if (this.w.pos >= CHUNK) return this.flush();
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(this.flushSoon);
+    }
     return undefined;
   }
 
   flush(): Promise<void> | undefined {
-    if (this.closedByReader || this.buf.length === 0) return undefined;
-    const chunk = this.buf;
-    this.buf = '';
-    if (this.out.write(chunk)) return undefined;
+    if (this.closedByReader || this.w.pos === 0) return undefined;
+    const chunk = this.w.view();
+    const ok = this.out.write(chunk);
+    // Files and pipes take the bytes at once (stdout is synchronous there): reuse the buffer.
+    // If the stream kept the chunk to write later, it is the stream's now.
+    if (this.out.writableLength !== 0) this.w.buf = Buffer.allocUnsafe(this.w.buf.length);
+    this.w.pos = 0;
+    if (ok) return undefined;
     return new Promise((resolve) => {
       const done = (): void => {
         this.out.off('drain', done);

@@ -1,8 +1,8 @@
 // `rxtrace trace`: stream drops live as NDJSON or text, with a summary on stderr at the end.
 import type { Command } from 'commander';
 import type { DropEvent, LostEvent } from '../decode/events.js';
-import { openTracer, type RxTracer } from '../tracer.js';
-import { recordToJson } from '../render/ndjson.js';
+import { openTracer, type RxTracer, type TraceRecord } from '../tracer.js';
+import { writeRecordJson } from '../render/ndjson.js';
 import { recordToText } from '../render/text.js';
 import { EXIT } from './exit-codes.js';
 import { onStopSignals } from './lifecycle.js';
@@ -37,7 +37,7 @@ export function registerTrace(program: Command): void {
     .option('-c, --count <n>', 'stop after this many drop events', positiveInt('--count'))
     .option('--format <fmt>', 'ndjson or text (default: ndjson when stdout is not a TTY)', formatOption)
     .option('--no-resolve', 'do not match drops to sockets and processes (fastest)')
-    .option('--ring-pages <n>', 'data pages per CPU ring, a power of two (default 512)', positiveInt('--ring-pages'))
+    .option('--ring-pages <n>', 'data pages per CPU ring, a power of two (default: 64 MiB over all CPUs, 2-8 MiB per ring)', positiveInt('--ring-pages'))
     .action(async (opts: TraceCliOptions) => {
       process.exitCode = await runTrace(opts);
     });
@@ -45,7 +45,7 @@ export function registerTrace(program: Command): void {
 
 export async function runTrace(opts: TraceCliOptions): Promise<number> {
   const format = defaultFormat(opts.format);
-  const render = format === 'ndjson' ? recordToJson : recordToText;
+  const ndjson = format === 'ndjson';
   const out = new LineWriter();
   const started = Date.now();
   const tracer: RxTracer = await openTracer({
@@ -57,6 +57,9 @@ export async function runTrace(opts: TraceCliOptions): Promise<number> {
     reasons: opts.reason,
     resolve: opts.resolve,
     ringPages: opts.ringPages,
+    // Records waiting for attribution before the tracer pauses the reader. The kernel rings
+    // (up to 8 MiB a CPU) are the cheaper buffer: raw bytes, not objects for the garbage collector.
+    highWaterMark: 16384,
   });
   let stopReason = 'end';
   const stop = (why: string): void => {
@@ -70,26 +73,84 @@ export async function runTrace(opts: TraceCliOptions): Promise<number> {
     process.stderr.write(`rxtrace: tracing ${tracer.plan.events.map((e) => e.compiled.event + (e.filter ? ` [${e.filter}]` : '')).join(', ')}; Ctrl-C to stop\n`);
   }
   let drops = 0;
+  /** Render one record; a promise when the output must drain first. */
+  const write = (rec: TraceRecord): Promise<void> | undefined => {
+    if (rec.event !== 'lost') {
+      if (opts.count !== undefined && drops >= opts.count) return undefined; // already stopping
+      drops++;
+    }
+    // NDJSON goes straight into the writer's buffer as bytes; text lines are strings.
+    let wait: Promise<void> | undefined;
+    if (ndjson) {
+      writeRecordJson(out.w, rec);
+      wait = out.endLine();
+    } else wait = out.line(recordToText(rec as DropEvent & LostEvent));
+    if (opts.count !== undefined && drops >= opts.count && rec.event !== 'lost') {
+      wait = out.flush() ?? wait;
+      stop('count');
+    }
+    return wait;
+  };
+
+  // Records are written from the tracer's 'drop'/'lost' events, synchronously, as they are
+  // delivered: no promise per record. stdout on Linux is synchronous (files, pipes, TTYs), so a
+  // slow reader blocks this thread, the addon's queue fills, and the kernel counts the overflow
+  // as lost events: backpressure without memory growth. Should a write ever have to wait (an
+  // asynchronous destination), the rest goes through the async iterator, whose queue pauses
+  // the tracer when it fills.
+  let iterator: AsyncIterator<TraceRecord> | undefined;
+  let firstWait: Promise<void> | undefined;
+  let writtenAtSwitch: TraceRecord | undefined;
+  let failure: unknown;
+  let toIterator!: () => void;
+  const switched = new Promise<void>((resolve) => (toIterator = resolve));
+  const closed = new Promise<void>((resolve) => tracer.once('close', () => resolve()));
+  const onRecord = (rec: TraceRecord): void => {
+    if (out.readerGone || failure !== undefined) return;
+    try {
+      const wait = write(rec);
+      if (wait && !iterator) {
+        tracer.off('drop', onRecord);
+        tracer.off('lost', onRecord);
+        // Every later record queues here, in order. The tracer also queues the record being
+        // delivered now (consumers are fed after listeners): it is written already, so skip it.
+        iterator = tracer[Symbol.asyncIterator]();
+        writtenAtSwitch = rec;
+        firstWait = wait;
+        toIterator();
+      }
+    } catch (e) {
+      failure = e; // thrown from runTrace once the tracer is closed
+      stop('error');
+    }
+  };
+  tracer.on('drop', onRecord);
+  tracer.on('lost', onRecord);
   try {
-    for await (const rec of tracer) {
-      if (rec.event !== 'lost') {
-        if (opts.count !== undefined && drops >= opts.count) continue; // already stopping
-        drops++;
+    await Promise.race([closed, switched]);
+    if (iterator) {
+      await firstWait;
+      const it = iterator;
+      for await (const rec of { [Symbol.asyncIterator]: () => it }) {
+        if (out.readerGone) break;
+        if (rec === writtenAtSwitch) {
+          writtenAtSwitch = undefined;
+          continue;
+        }
+        const wait = write(rec);
+        if (wait) await wait;
+        if (out.readerGone) break;
       }
-      const wait = out.line(render(rec as DropEvent & LostEvent));
-      if (wait) await wait;
-      if (opts.count !== undefined && drops >= opts.count && rec.event !== 'lost') {
-        await out.flush();
-        stop('count');
-      }
-      if (out.readerGone) break;
     }
   } finally {
+    tracer.off('drop', onRecord);
+    tracer.off('lost', onRecord);
     if (timer) clearTimeout(timer);
     await tracer.close();
     await out.end();
     unsignal();
   }
+  if (failure !== undefined) throw failure;
   if (!out.readerGone || stopReason !== 'reader gone') printSummary(tracer, started);
   return EXIT.OK;
 }

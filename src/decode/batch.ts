@@ -81,15 +81,8 @@ export class BatchDecoder {
     }
     const monoNs = dv.getUint32(off + 24 + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(off + 24 + (le ? 0 : 4), le);
     this.counters.samples++;
-    sink.drop({
-      time: this.clock.iso(monoNs),
-      cpu: dv.getUint32(off + 32, le),
-      pid: dv.getUint32(off + 16, le),
-      tid: dv.getUint32(off + 20, le),
-      event: ev.event,
-      fields: ev.read(dv, u8, base, rawSize),
-      monoNs,
-    });
+    // Payload fields are read now (the batch is not kept); their strings are made on demand.
+    sink.drop(new ev.Drop(this.clock, dv.getUint32(off + 32, le), dv.getUint32(off + 16, le), dv.getUint32(off + 20, le), monoNs, dv, u8, base, rawSize));
   }
 }
 

@@ -1,5 +1,7 @@
 // The objects rxtrace emits: one DropEvent per tracepoint hit, one LostEvent per ring overflow.
-// Their enumerable keys are the NDJSON contract of DESIGN.md.
+// Their keys are the NDJSON contract of DESIGN.md. The decoder's DropEvents are DecodedDrop
+// instances (drop.ts): `time` and `fields` are accessors made on first access, and toJSON()
+// (what JSON.stringify and util.inspect use) gives the plain object.
 
 export type MatchKind = 'pointer' | 'address' | 'drops' | 'global' | 'ambiguous' | 'none';
 

@@ -1,0 +1,115 @@
+// `rxtrace serve`: /metrics for Prometheus (drops from the tracer, bounded to the top N keys;
+// the receive funnel and the top sockets read from the kernel at scrape time) and /healthz.
+// Where tracing is impossible (not root) it still serves the counters, and says so.
+import type { Command } from 'commander';
+import { readCounters } from '../counters-api.js';
+import type { SourceError } from '../counters/snapshot.js';
+import { onlineCpus } from '../cpus.js';
+import { RxtraceError } from '../errors.js';
+import { TracerFeed } from '../metrics/drops.js';
+import { buildRegistry } from '../metrics/registry.js';
+import { DEFAULT_LISTEN, formatAddress, isLoopback, parseListen, startMetricsServer } from '../metrics/server.js';
+import { openTracer, type RxTracer } from '../tracer.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
+import { onStopSignals } from './lifecycle.js';
+import { collectList, portNumber, positiveInt } from './options.js';
+
+export interface ServeCliOptions {
+  listen: string;
+  top: number;
+  event?: string[];
+  filter?: string;
+  port?: number;
+  trace: boolean;
+  ringPages?: number;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve Prometheus metrics: drops per socket and process from the tracer, the receive funnel counters, the top sockets')
+    .option('--listen <host:port>', 'address to listen on; loopback unless told otherwise (0.0.0.0:9469 for every interface)', DEFAULT_LISTEN)
+    .option('--top <n>', 'sockets and drop keys with a series of their own; the rest are summed as local="other"', positiveInt('--top'), 20)
+    .option('-e, --event <subsys:name...>', 'also trace these tracepoints (comma-separated or repeated)', collectList)
+    .option('-p, --port <n>', 'trace only drops on this local port (in the kernel where the event has a port field); the counters stay host-wide', portNumber)
+    .option('--filter <expr>', "ftrace filter applied in the kernel, e.g. 'dport >= 5000 && dport < 6000'")
+    .option('--no-trace', 'serve the counters only, without the drop tracer')
+    .option('--ring-pages <n>', 'data pages per CPU ring, a power of two (default 512)', positiveInt('--ring-pages'))
+    .action(async (opts: ServeCliOptions) => {
+      process.exitCode = await runServe(opts);
+    });
+}
+
+const say = (s: string): void => void process.stderr.write(`rxtrace: ${s}\n`);
+
+/** Open the tracer, or explain why not. A usage error (bad -e) still fails the command. */
+async function tryTracer(opts: ServeCliOptions): Promise<RxTracer | undefined> {
+  if (!opts.trace) {
+    say('tracing disabled (--no-trace): serving the counters only; rxtrace_tracing_up is 0');
+    return undefined;
+  }
+  try {
+    return await openTracer({ events: opts.event, port: opts.port, filter: opts.filter, ringPages: opts.ringPages, notice: say });
+  } catch (e) {
+    if (exitCodeFor(e) === EXIT.USAGE || !(e instanceof RxtraceError)) throw e;
+    say(`tracing unavailable: ${e.message}${e.hint ? ` (${e.hint})` : ''}; serving the counters only; rxtrace_tracing_up is 0`);
+    return undefined;
+  }
+}
+
+export async function runServe(opts: ServeCliOptions): Promise<number> {
+  const listen = parseListen(opts.listen);
+  let tracer: RxTracer | undefined;
+  let feed: TracerFeed | undefined;
+
+  // A failing source is reported when it starts failing, not at every scrape.
+  let failing = new Set<string>();
+  const onSourceErrors = (errors: SourceError[]): void => {
+    const now = new Set<string>();
+    for (const e of errors) {
+      now.add(e.source);
+      if (!failing.has(e.source)) say(`cannot read ${e.source}: ${e.message} (${e.code}); rxtrace_source_up is 0`);
+    }
+    failing = now;
+  };
+  const metrics = buildRegistry({
+    top: opts.top,
+    read: async () => {
+      const snap = await readCounters();
+      if (snap.errors.length === 0) failing = new Set();
+      return snap;
+    },
+    feed: () => feed,
+    onSourceErrors,
+  });
+
+  // Bind first: an address in use fails at once, before any perf fd is opened. Until the
+  // tracer runs (a fraction of a second), a scrape says rxtrace_tracing_up 0.
+  const server = await startMetricsServer({ ...listen, scrape: metrics.scrape, onScrapeError: (e) => say(`scrape failed: ${e instanceof Error ? e.message : String(e)}`) });
+  try {
+    tracer = await tryTracer(opts);
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
+  if (tracer) {
+    feed = new TracerFeed(tracer, { top: opts.top, cpus: onlineCpus() });
+    tracer.on('error', (e) => say(`tracer: ${e.message}`));
+  }
+  const where = formatAddress(server.address);
+  if (!isLoopback(listen.host)) say(`listening beyond loopback on ${where}: whoever reaches it can read socket addresses and process names`);
+  const traced = tracer ? `tracing ${tracer.plan.events.map((e) => e.compiled.event).join(', ')}` : 'not tracing';
+  say(`serving http://${where}/metrics (${traced}; top ${opts.top}); SIGTERM to stop`);
+
+  // The first SIGTERM/SIGINT/SIGHUP stops; a second SIGINT during shutdown exits at once (lifecycle.ts).
+  let unsignal!: () => void;
+  const sig = await new Promise<NodeJS.Signals>((resolve) => (unsignal = onStopSignals(resolve)));
+  try {
+    feed?.close();
+    await Promise.all([server.close(), tracer?.close()]);
+  } finally {
+    unsignal();
+  }
+  say(`stopped (${sig})${tracer ? `: ${tracer.stats().lost} events lost` : ''}`);
+  return EXIT.OK;
+}

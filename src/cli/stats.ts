@@ -1,0 +1,91 @@
+// `rxtrace stats`: the receive funnel per interval, as NDJSON (one object per interval) or as
+// a compact text funnel. Counters only: no tracing, no root needed (owners need it).
+import type { Command } from 'commander';
+import { buildInterval } from '../counters/funnel.js';
+import { SnapshotReader } from '../counters/snapshot.js';
+import { renderFunnelText } from '../render/funnel-text.js';
+import { EXIT } from './exit-codes.js';
+import { onStopSignals } from './lifecycle.js';
+import { defaultFormat, formatOption, positiveInt, positiveNumber, type Format } from './options.js';
+import { LineWriter } from './output.js';
+
+export interface StatsCliOptions {
+  interval: number;
+  count?: number;
+  format?: Format;
+  all?: boolean;
+  sockets: boolean;
+}
+
+export function registerStats(program: Command): void {
+  program
+    .command('stats')
+    .description('the receive funnel per interval: NIC, softnet backlog, IP, UDP and socket drops, with the socket drops reconciled against RcvbufErrors + MemErrors')
+    .option('-i, --interval <s>', 'seconds per interval', positiveNumber('--interval'), 1)
+    .option('-n, --count <n>', 'stop after this many intervals', positiveInt('--count'))
+    .option('--format <fmt>', 'ndjson or text (default: ndjson when stdout is not a TTY)', formatOption)
+    .option('--all', 'text: also show counters and rows that are zero')
+    .option('--no-sockets', 'do not read socket tables and owners (cheaper; no socket rows, no reconciliation per socket)')
+    .addHelpText(
+      'after',
+      '\nNDJSON: {"time","interval","delta":{dev,statistics,softnet_stat,snmp,snmp6,sockets},"gauges","funnel","losing","reconcile"[,"notes","errors"]}\n' +
+        'per interval, counters under the kernel\'s names. See docs/funnel.md.',
+    )
+    .action(async (opts: StatsCliOptions) => {
+      process.exitCode = await runStats(opts);
+    });
+}
+
+export async function runStats(opts: StatsCliOptions): Promise<number> {
+  const format = defaultFormat(opts.format);
+  const out = new LineWriter();
+  const periodMs = opts.interval * 1000;
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const stop = (): void => {
+    stopped = true;
+    wake?.();
+  };
+  const unsignal = onStopSignals(stop);
+  out.onReaderGone(stop);
+  const reader = new SnapshotReader({ sockets: opts.sockets });
+  try {
+    let prev = await reader.read();
+    let start = prev.monoMs;
+    for (let k = 1; !stopped && (opts.count === undefined || k <= opts.count); k++) {
+      let due = start + k * periodMs;
+      const now = performance.now();
+      if (now > due + periodMs) {
+        // Reading took longer than an interval (a slow /proc): restart the schedule from now
+        // rather than fire a burst of catch-up intervals.
+        start = now - (k - 1) * periodMs;
+        due = now + periodMs;
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.max(0, due - performance.now()));
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      wake = undefined;
+      if (stopped) break;
+      const cur = await reader.read();
+      const iv = buildInterval(prev, cur);
+      prev = cur;
+      if (format === 'ndjson') {
+        await out.line(JSON.stringify(iv));
+      } else {
+        if (k > 1) await out.line('');
+        for (const l of renderFunnelText(iv, { all: opts.all })) await out.line(l);
+      }
+      // Each interval reaches the reader at once: these are minutes apart, not a stream.
+      await out.flush();
+      if (out.readerGone) break;
+    }
+  } finally {
+    await out.end();
+    unsignal();
+  }
+  return EXIT.OK;
+}

@@ -1,0 +1,233 @@
+// One read of every source of the receive funnel, taken together: softnet_stat, /proc/net/dev,
+// /sys/class/net/*/statistics, snmp, snmp6, sockstat, udp_mem, and (optionally) every UDP, raw
+// and ICMP socket in every network namespace with its owners, plus the snmp of each namespace
+// that has UDP sockets, so that socket drops can be set against that namespace's RcvbufErrors.
+// A source that fails to read is recorded in `errors` and left empty: one unreadable file must
+// not hide the others.
+import { RxtraceError } from '../errors.js';
+import { ownNetns } from '../attribute/netns-tables.js';
+import { readNetDev, type NetDevRow } from '../procnet/netdev.js';
+import { scanSocketOwners, type SocketOwners } from '../procnet/owners.js';
+import { dict } from '../procnet/read.js';
+import { readSnmp, readSnmp6, type Snmp6Counters, type SnmpCounters } from '../procnet/snmp.js';
+import { getPageSize, readProtoMem, readSockstat, type ProtoMem, type Sockstat } from '../procnet/sockstat.js';
+import { readSoftnetStat, type SoftnetRow } from '../procnet/softnet.js';
+import { readAllDeviceStatsSync } from '../procnet/sysfs-stats.js';
+import { readSockets, type SocketSnapshotRow } from '../sockets.js';
+
+export interface SnmpRead {
+  snmp: SnmpCounters;
+  snmp6: Snmp6Counters;
+}
+
+export interface NetnsSnmp extends SnmpRead {
+  /** Read again right after the socket tables (see CounterSnapshot.snmpAfterSockets). */
+  after?: SnmpRead;
+}
+
+export interface SourceError {
+  /** `softnet_stat`, `dev`, `statistics`, `snmp`, `snmp6`, `sockstat`, `udp_mem`, `sockets`, `netns:<inode>` */
+  source: string;
+  code: string;
+  message: string;
+}
+
+export interface CounterSnapshot {
+  /** performance.now() when the read started: the clock of intervals. */
+  monoMs: number;
+  /** CLOCK_MONOTONIC in ns at the same moment: the clock of tracepoint samples (DropEvent.monoNs). */
+  monoNs: number;
+  /** Date.now() when the read started. */
+  wallMs: number;
+  /** Inode of rxtrace's own network namespace (0 when unknown): dev, statistics, snmp, sockstat are of this one. */
+  selfNetns: number;
+  /** Global: every namespace sees the same. */
+  softnet: SoftnetRow[];
+  dev: Record<string, NetDevRow>;
+  statistics: Record<string, Record<string, number>>;
+  snmp: SnmpCounters;
+  snmp6: Snmp6Counters;
+  sockstat: Sockstat;
+  protoMem: ProtoMem;
+  pageSize: number;
+  /** Every socket by inode, when sockets were read. */
+  sockets?: Map<number, SocketSnapshotRow>;
+  /** Namespaces whose socket tables were read (their sockets are all in `sockets`). */
+  netnsRead?: Set<number>;
+  /** snmp and snmp6 of each other namespace that has UDP sockets, by namespace inode. */
+  netnsSnmp?: Map<number, NetnsSnmp>;
+  /**
+   * snmp and snmp6 read again right after the socket tables. `snmp` was read just before them,
+   * so the kernel's count at the moment each socket's drops were read lies between the two:
+   * the reconciliation uses the pair to tell a real mismatch from a flood between two reads.
+   */
+  snmpAfterSockets?: SnmpRead;
+  errors: SourceError[];
+}
+
+export interface SnapshotOptions {
+  procRoot?: string;
+  sysRoot?: string;
+  /** Read sockets, owners and per-namespace snmp (default true). */
+  sockets?: boolean;
+  /** An owner scan to use instead of making one (SnapshotReader reuses scans for a while). */
+  owners?: SocketOwners;
+}
+
+function sourceError(source: string, e: unknown): SourceError {
+  if (e instanceof RxtraceError) return { source, code: e.code, message: e.message };
+  // Anything that is not an RxtraceError is a bug: let it crash loudly.
+  throw e;
+}
+
+async function guarded<T>(source: string, errors: SourceError[], empty: T, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (e) {
+    errors.push(sourceError(source, e));
+    return empty;
+  }
+}
+
+const UDP_TABLES = new Set(['udp', 'udp6']);
+
+/** The receive side of a device's statistics (rtnl_link_stats64 names; `multicast` is received). */
+export const receiveCounter = (name: string): boolean => name.startsWith('rx_') || name === 'multicast';
+
+/**
+ * Reads every source at once. The owner scan (/proc/PID/fd, the slow part) runs first; then the
+ * counters and every namespace's snmp, concurrently; then the socket tables; then the snmp of
+ * the namespaces with UDP sockets once more, so that each socket's drops are bracketed by two
+ * reads of RcvbufErrors (see CounterSnapshot.snmpAfterSockets).
+ */
+export async function readSnapshot(opts: SnapshotOptions = {}): Promise<CounterSnapshot> {
+  const procRoot = opts.procRoot ?? '/proc';
+  const sysRoot = opts.sysRoot ?? '/sys';
+  const errors: SourceError[] = [];
+  const selfNetns = ownNetns(procRoot);
+  const owners =
+    opts.sockets === false ? undefined : (opts.owners ?? (await guarded('owners', errors, undefined, () => scanSocketOwners(procRoot))));
+  const otherNetns = owners ? [...owners.pidsByNetns].filter(([ns]) => ns !== selfNetns) : [];
+
+  const monoMs = performance.now();
+  const monoNs = Number(process.hrtime.bigint());
+  const wallMs = Date.now();
+  const [softnet, dev, statistics, snmp, snmp6, sockstat, protoMem, nsSnmp] = await Promise.all([
+    guarded('softnet_stat', errors, [] as SoftnetRow[], () => readSoftnetStat(procRoot)),
+    guarded('dev', errors, dict<NetDevRow>(), () => readNetDev(procRoot)),
+    guarded('statistics', errors, dict<Record<string, number>>(), async () => readAllDeviceStatsSync(sysRoot, receiveCounter)),
+    guarded('snmp', errors, dict<Record<string, number>>(), () => readSnmp(procRoot)),
+    guarded('snmp6', errors, dict<number>(), () => readSnmp6(procRoot)),
+    guarded('sockstat', errors, dict<Record<string, number>>(), () => readSockstat(procRoot)),
+    guarded('udp_mem', errors, {} as ProtoMem, () => readProtoMem(procRoot)),
+    Promise.all(otherNetns.map(async ([ns, pids]) => [ns, pids, await readNetnsSnmp(procRoot, pids)] as const)),
+  ]);
+
+  const snap: CounterSnapshot = {
+    monoMs,
+    monoNs,
+    wallMs,
+    selfNetns,
+    softnet,
+    dev,
+    statistics,
+    snmp,
+    snmp6,
+    sockstat,
+    protoMem,
+    pageSize: getPageSize(),
+    errors,
+  };
+  const rows = owners ? await guarded('sockets', errors, undefined, () => readSockets({ procRoot, owners })) : undefined;
+  if (!owners || !rows) return snap;
+
+  snap.sockets = new Map(rows.map((r) => [r.inode, r]));
+  snap.netnsRead = new Set([selfNetns, ...owners.pidsByNetns.keys()]);
+  snap.netnsSnmp = new Map();
+  const udpNetns = new Set<number>();
+  for (const r of rows) if (r.netns !== null && r.netns !== selfNetns && UDP_TABLES.has(r.table)) udpNetns.add(r.netns);
+  const again = await Promise.all([
+    Promise.all([readSnmp(procRoot), readSnmp6(procRoot)]).catch(() => undefined),
+    ...nsSnmp.filter(([ns, , got]) => got && udpNetns.has(ns)).map(async ([ns, pids]) => [ns, await readNetnsSnmp(procRoot, pids)] as const),
+  ]);
+  const own = again[0] as [SnmpCounters, Snmp6Counters] | undefined;
+  if (own && own[0].Udp) snap.snmpAfterSockets = { snmp: own[0], snmp6: own[1] };
+  const after = new Map(again.slice(1) as (readonly [number, NetnsSnmp | undefined])[]);
+  for (const [ns, , got] of nsSnmp) {
+    if (got) {
+      const later = after.get(ns);
+      snap.netnsSnmp.set(ns, later ? { ...got, after: { snmp: later.snmp, snmp6: later.snmp6 } } : got);
+    } else if (udpNetns.has(ns)) {
+      errors.push({ source: `netns:${ns}`, code: 'ESRCH', message: `cannot read the snmp of network namespace ${ns} through any of its processes` });
+    }
+  }
+  return snap;
+}
+
+/** snmp + snmp6 of a namespace, through the first of its pids that is still there. */
+async function readNetnsSnmp(procRoot: string, pids: readonly number[]): Promise<NetnsSnmp | undefined> {
+  for (const pid of pids) {
+    try {
+      const [snmp, snmp6] = await Promise.all([readSnmp(procRoot, pid), readSnmp6(procRoot, pid)]);
+      // A pid that exited reads as a missing file ({}): try the next one.
+      if (Object.keys(snmp).length > 0) return { snmp, snmp6 };
+    } catch {
+      // unreadable or gone: the next pid of the same namespace may do
+    }
+  }
+  return undefined;
+}
+
+export interface SnapshotReaderOptions extends Omit<SnapshotOptions, 'owners'> {
+  /** Reuse an owner scan for this long (default 5000 ms). */
+  ownersMaxAgeMs?: number;
+}
+
+/**
+ * readSnapshot once per interval, for `stats` and `top`. The owner scan (a readlink of every fd
+ * of every process) is most of a snapshot's cost: ~50 ms of CPU per scan on the dev VM while
+ * other test suites held many fds. Owners change far less often than counters, so a scan is
+ * reused for `ownersMaxAgeMs`; but a socket whose drops rose and that has no owner in the scan
+ * (opened since) gets a fresh scan at once, since the dropping sockets are the ones to name.
+ */
+export class SnapshotReader {
+  private owners?: SocketOwners;
+  private ownersAt = -Infinity;
+  private prev?: CounterSnapshot;
+
+  constructor(private readonly opts: SnapshotReaderOptions = {}) {}
+
+  async read(): Promise<CounterSnapshot> {
+    const procRoot = this.opts.procRoot ?? '/proc';
+    const maxAge = this.opts.ownersMaxAgeMs ?? 5000;
+    if (this.opts.sockets === false) return readSnapshot(this.opts);
+    let fresh = false;
+    if (!this.owners || performance.now() - this.ownersAt > maxAge) {
+      this.owners = await scanSocketOwners(procRoot).catch(() => undefined);
+      this.ownersAt = performance.now();
+      fresh = true;
+    }
+    const snap = await readSnapshot({ ...this.opts, owners: this.owners });
+    if (!fresh && snap.sockets && this.unownedDropper(snap)) {
+      const owners = await scanSocketOwners(procRoot).catch(() => undefined);
+      if (owners) {
+        this.owners = owners;
+        this.ownersAt = performance.now();
+        for (const row of snap.sockets.values()) row.owners = owners.byInode.get(row.inode) ?? [];
+      }
+    }
+    this.prev = snap;
+    return snap;
+  }
+
+  /** A socket that dropped since the last read (or is new with drops) and has no owner. */
+  private unownedDropper(snap: CounterSnapshot): boolean {
+    const before = this.prev?.sockets;
+    for (const row of snap.sockets!.values()) {
+      if (row.owners.length > 0 || !row.drops) continue;
+      const p = before?.get(row.inode);
+      if (!p || p.drops !== row.drops) return true;
+    }
+    return false;
+  }
+}

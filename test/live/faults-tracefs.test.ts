@@ -1,0 +1,288 @@
+// Fault matrix (docs/faults.md), tracefs and privileges: tracefs not mounted (rxtrace mounts,
+// says so, unmounts), not mountable, a tracepoint missing on this kernel, malformed, truncated
+// or empty format files, bad ids, not root, no CAP_PERFMON; and the security rules: nothing
+// under /proc or /sys is ever opened for writing, the only mount is tracefs, and it is undone.
+// Mount games happen only in private mount namespaces (unshare --mount --propagation private):
+// the host's mount table is checked unchanged at the end. Fixture trees are copied from this
+// kernel's tracefs into temp dirs (the ids must be real: perf_event_open takes them).
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT } from '../../src/cli/exit-codes.js';
+import { assertBuilt, onlineCpuCount, runCli, stopAllCli, type CliResult } from '../helpers/cli.js';
+import { describeLive } from '../helpers/live.js';
+import { freePort } from '../helpers/ports.js';
+import { udpSocketDrops } from '../helpers/procnet-read.js';
+import { addrPort, rxfloodPath, runningRxflood, send, startSink, stopAllRxflood } from '../helpers/rxflood.js';
+import {
+  expectCleanError,
+  expectCleanExit,
+  inMountNs,
+  liveTracefsCopy,
+  NOBODY,
+  nobodyCannotRun,
+  removeTree,
+  runWithoutCaps,
+  rxExit,
+  shellQuote,
+  sleep,
+  startShellCli,
+  stopAllShellCli,
+  SUMMARY,
+  tracefsMounts,
+  withoutCaps,
+} from './faults-shared.js';
+
+/** Unmount every tracefs in this (private) namespace, quietly. */
+const UNMOUNT_TRACEFS = `for m in $(awk '$3 == "tracefs" { print $2 }' /proc/mounts | sort -r); do umount "$m" 2>/dev/null; done
+[ "$(awk '$3 == "tracefs"' /proc/mounts | wc -l)" = 0 ] || { echo "could not unmount tracefs" >&2; exit 99; }`;
+
+/** A mount-namespace run whose script echoed `RXEXIT n`: the CLI's result, stdout left out. */
+function nsResult(r: CliResult): CliResult {
+  const code = rxExit(r.stdout);
+  if (code === undefined) throw new Error(`the namespace script did not finish (exit ${r.code}); stdout ${JSON.stringify(r.stdout)}, stderr ${JSON.stringify(r.stderr)}`);
+  return { ...r, code, stdout: '' };
+}
+
+function nsLine(stdout: string, key: string): string | undefined {
+  return new RegExp(`^${key} (.*)$`, 'm').exec(stdout)?.[1];
+}
+
+describeLive('fault matrix: tracefs, privileges and the security rules', () => {
+  let mountsAtStart: string[];
+  const trees: string[] = [];
+  const tree = (events?: string[]): string => {
+    const t = liveTracefsCopy(events);
+    trees.push(t);
+    return t;
+  };
+
+  beforeAll(() => {
+    assertBuilt();
+    mountsAtStart = tracefsMounts();
+  });
+
+  afterEach(async () => {
+    await stopAllCli();
+    await stopAllShellCli();
+    await stopAllRxflood();
+  });
+
+  afterAll(() => {
+    for (const t of trees) removeTree(t);
+    expect(runningRxflood()).toEqual([]);
+    // Everything below mounts only in private namespaces: the host never changed.
+    expect(tracefsMounts()).toEqual(mountsAtStart);
+  });
+
+  describe('tracefs not mounted, not mountable', () => {
+    it('not mounted: rxtrace mounts it, says so on stderr, unmounts it before tracing, traces real drops, exit 0', async () => {
+      const sink = await startSink({ bind: '127.0.0.1:0', rcvbuf: 1 });
+      const before = udpSocketDrops(sink.inode)!.drops;
+      const r = await inMountNs(
+        `${UNMOUNT_TRACEFS}
+        echo "MOUNTS_BEFORE $(awk '$3 == "tracefs"' /proc/mounts | wc -l)"
+        $RX trace --port ${sink.port} -c 50 -d 60 > /dev/null & PID=$!
+        # Drops until rxtrace has seen 50 of them; note whether tracefs is mounted meanwhile.
+        while kill -0 $PID 2>/dev/null; do
+          ${shellQuote(rxfloodPath())} send --to 127.0.0.1:${sink.port} -n 20 > /dev/null
+          echo "MOUNTS_WHILE_TRACING $(awk '$3 == "tracefs"' /proc/mounts | wc -l)"
+          sleep 0.2
+        done
+        wait $PID; echo "RXEXIT $?"
+        echo "MOUNTS_AFTER $(awk '$3 == "tracefs"' /proc/mounts | wc -l)"`,
+        { timeoutMs: 90_000 },
+      );
+      const res = nsResult(r);
+      console.log(`[faults-tracefs] not mounted: exit ${res.code}; ${r.stderr.trim().replace(/\n/g, ' | ')}`);
+      expectCleanExit(res);
+      expect(nsLine(r.stdout, 'MOUNTS_BEFORE')).toBe('0');
+      expect(r.stderr).toMatch(/^rxtrace: tracefs was not mounted: mounted it at \/sys\/kernel\/tracing .*unmounted again/m);
+      // Formats are read before tracing starts; perf events need no mount: none while tracing.
+      const during = [...r.stdout.matchAll(/^MOUNTS_WHILE_TRACING (\d+)$/gm)].map((m) => m[1]);
+      expect(during.length).toBeGreaterThan(0);
+      expect(during.slice(1).every((n) => n === '0'), `tracefs mounts while tracing: ${during.join(',')}`).toBe(true);
+      expect(nsLine(r.stdout, 'MOUNTS_AFTER')).toBe('0');
+      // (The summary counts what the tracer delivered; -c stops printing at 50.)
+      const m = SUMMARY.exec(r.stderr);
+      expect(Number(m?.[1])).toBeGreaterThanOrEqual(50);
+      expect(udpSocketDrops(sink.inode)!.drops - before).toBeGreaterThanOrEqual(50);
+    });
+
+    it('not mounted, and tracing then fails (unknown event; a filter the kernel rejects): the mount rxtrace made is still undone', async () => {
+      const r = await inMountNs(
+        `${UNMOUNT_TRACEFS}
+        $RX trace -e udp:nosuch -d 1 > /dev/null; echo "RXEXIT1 $?"
+        echo "MOUNTS_AFTER_1 $(awk '$3 == "tracefs"' /proc/mounts | wc -l)"
+        $RX trace --filter 'dport == == 3' -d 1 > /dev/null; echo "RXEXIT2 $?"
+        echo "MOUNTS_AFTER_2 $(awk '$3 == "tracefs"' /proc/mounts | wc -l)"
+        echo "RXEXIT 0"`,
+        { timeoutMs: 60_000 },
+      );
+      nsResult(r);
+      expect(nsLine(r.stdout, 'RXEXIT1')).toBe(String(EXIT.USAGE));
+      expect(nsLine(r.stdout, 'RXEXIT2')).toBe(String(EXIT.USAGE));
+      expect(nsLine(r.stdout, 'MOUNTS_AFTER_1')).toBe('0');
+      expect(nsLine(r.stdout, 'MOUNTS_AFTER_2')).toBe('0');
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    });
+
+    it('not mountable (root without CAP_SYS_ADMIN, as in a container): exit 69, one line saying the mount failed and why', async () => {
+      const r = nsResult(
+        await inMountNs(
+          `${UNMOUNT_TRACEFS}
+          ${withoutCaps('sys_admin').join(' ')} -c "$RX trace -d 1 > /dev/null"; echo "RXEXIT $?"`,
+          { timeoutMs: 60_000 },
+        ),
+      );
+      const msg = expectCleanError(r, EXIT.UNAVAILABLE);
+      expect(msg).toMatch(/tracefs is not mounted and mounting it at \/sys\/kernel\/tracing failed/);
+      expect(msg).toMatch(/permission denied/i);
+    });
+
+    it('not mountable (no mount point: /sys/kernel hidden under an empty tmpfs): exit 69, one line', async () => {
+      const r = nsResult(
+        await inMountNs(
+          `${UNMOUNT_TRACEFS}
+          mount -t tmpfs -o size=16k,mode=0555 rxt-empty /sys/kernel
+          $RX trace -d 1 > /dev/null; echo "RXEXIT $?"`,
+          { timeoutMs: 60_000 },
+        ),
+      );
+      const msg = expectCleanError(r, EXIT.UNAVAILABLE);
+      expect(msg).toMatch(/mounting it at \/sys\/kernel\/tracing failed/);
+    });
+
+    it('RXTRACE_TRACEFS pointing at a directory that is not tracefs: exit 69, one line', async () => {
+      const r = await runCli(['trace', '-d', '1'], { env: { ...process.env, RXTRACE_TRACEFS: '/tmp' } });
+      const msg = expectCleanError(r, EXIT.UNAVAILABLE);
+      expect(msg).toMatch(/\/tmp is not a tracefs root/);
+    });
+  });
+
+  describe('tracepoints and format files (fixture tracefs trees from this kernel)', () => {
+    it('a default tracepoint missing (sock_exceed_buf_limit): traces the others, says which is missing, every drop counted, exit 0', async () => {
+      const root = tree();
+      rmSync(`${root}/events/sock/sock_exceed_buf_limit`, { recursive: true });
+      const sink = await startSink({ bind: '127.0.0.1:0', rcvbuf: 1 });
+      const cli = startShellCli(['trace', '--port', String(sink.port), '-d', '60'], '', { env: { ...process.env, RXTRACE_TRACEFS: root } });
+      await cli.waitForPerfFds(2 * onlineCpuCount());
+      const before = udpSocketDrops(sink.inode)!.drops;
+      await send({ to: addrPort('127.0.0.1', sink.port), count: 2000 });
+      await sleep(500);
+      const delta = udpSocketDrops(sink.inode)!.drops - before;
+      cli.signal('SIGINT');
+      const r = await cli.exited;
+      expectCleanExit(r);
+      expect(r.stderr).toMatch(/^rxtrace: this kernel lacks sock:sock_exceed_buf_limit; tracing the others$/m);
+      const recs = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string });
+      expect(new Set(recs.map((e) => e.event))).toEqual(new Set(['udp:udp_fail_queue_rcv_skb']));
+      expect(recs).toHaveLength(delta);
+      expect(Number(SUMMARY.exec(r.stderr)?.[1])).toBe(delta);
+    });
+
+    it('every default tracepoint missing: exit 69 (tracing unavailable), naming them', async () => {
+      const root = tree(['skb/kfree_skb']);
+      const r = await runCli(['trace', '-d', '1'], { env: { ...process.env, RXTRACE_TRACEFS: root } });
+      const msg = expectCleanError(r, EXIT.UNAVAILABLE, { notices: 1 });
+      expect(msg).toMatch(/udp:udp_fail_queue_rcv_skb/);
+    });
+
+    it('a tracepoint named with -e that this kernel lacks: exit 2 (unknown event)', async () => {
+      const root = tree(DEFAULT_ONLY);
+      const r = await runCli(['trace', '-e', 'skb:kfree_skb', '-d', '1'], { env: { ...process.env, RXTRACE_TRACEFS: root } });
+      const msg = expectCleanError(r, EXIT.USAGE);
+      expect(msg).toMatch(/unknown tracepoint "skb:kfree_skb"/);
+    });
+
+    const broken: [string, (text: string) => string, RegExp][] = [
+      ['truncated (cut in the middle of a field line)', (t) => t.slice(0, t.indexOf('field:', t.indexOf('field:int') + 1) + 14), /unreadable field line|truncated/],
+      ['truncated (no print fmt line)', (t) => t.slice(0, t.indexOf('print fmt:')), /truncated: no "print fmt:" line/],
+      ['malformed (a field line without offset)', (t) => t.replace(/(field:int rc;\s*)offset:\d+;/, '$1'), /unreadable field line/],
+      ['malformed (a field size out of range)', (t) => t.replace(/(field:int rc;\s*offset:\d+;\s*)size:\d+;/, '$1size:999999;'), /size 999999 out of range/],
+      ['malformed (a field twice)', (t) => t.replace(/(\tfield:int rc;[^\n]*\n)/, '$1$1'), /appears twice/],
+      ['empty', () => '', /no "name:" line/],
+      ['binary garbage', () => '\u0000\u0001\u00ff'.repeat(100), /no "name:" line/],
+    ];
+    for (const [what, mangle, reason] of broken) {
+      it(`format file ${what}: exit 69, one line naming the event and the file`, async () => {
+        const root = tree(DEFAULT_ONLY);
+        const f = `${root}/events/udp/udp_fail_queue_rcv_skb/format`;
+        writeFileSync(f, mangle(readFileSync(f, 'latin1')), 'latin1');
+        const r = await runCli(['trace', '-d', '1'], { env: { ...process.env, RXTRACE_TRACEFS: root } });
+        const msg = expectCleanError(r, EXIT.UNAVAILABLE);
+        expect(msg).toMatch(/cannot read the layout of udp:udp_fail_queue_rcv_skb/);
+        expect(msg).toContain(f);
+        expect(msg).toMatch(reason);
+      });
+    }
+
+    it('an id file that is not a number: exit 69, one line naming the file', async () => {
+      const root = tree(DEFAULT_ONLY);
+      writeFileSync(`${root}/events/udp/udp_fail_queue_rcv_skb/id`, 'abc\n');
+      const r = await runCli(['trace', '-d', '1'], { env: { ...process.env, RXTRACE_TRACEFS: root } });
+      const msg = expectCleanError(r, EXIT.UNAVAILABLE);
+      expect(msg).toMatch(/udp_fail_queue_rcv_skb/);
+      expect(msg).toMatch(/\bid\b/);
+    });
+
+    it('an id this kernel does not know (stale tracefs copy): exit 69, one line naming the event, with a hint', async () => {
+      const root = tree(DEFAULT_ONLY);
+      writeFileSync(`${root}/events/udp/udp_fail_queue_rcv_skb/id`, '999999\n');
+      const r = await runCli(['trace', '-d', '1'], { env: { ...process.env, RXTRACE_TRACEFS: root } });
+      const msg = expectCleanError(r, EXIT.UNAVAILABLE);
+      expect(msg).toMatch(/udp:udp_fail_queue_rcv_skb/);
+      expect(msg).toMatch(/\(.+\)$/); // the hint
+    });
+  });
+
+  describe('privileges', () => {
+    it('not root (uid 65534 via setpriv) while tracefs is mounted: exit 77, one line that does not claim tracefs is unmounted', async () => {
+      const why = nobodyCannotRun();
+      if (why) throw new Error(`${why}: make the checkout readable by others to run this case`);
+      const r = await runCli(['trace', '-d', '1'], { prefix: NOBODY, timeoutMs: 30_000 });
+      console.log(`[faults-tracefs] as nobody: exit ${r.code}: ${r.stderr.trim()}`);
+      const msg = expectCleanError(r, EXIT.NOPERM);
+      expect(msg).toMatch(/root|CAP_PERFMON/);
+      expect(msg).not.toMatch(/not mounted/);
+      expect(msg).toMatch(/\(.+\)$/); // the hint
+    });
+
+    it('root without CAP_PERFMON and CAP_SYS_ADMIN: exit 77, one line naming CAP_PERFMON, with the setcap hint', async () => {
+      const port = await freePort();
+      const r2 = await runWithoutCaps(['perfmon', 'sys_admin'], ['trace', '--port', String(port), '-d', '1']);
+      const msg = expectCleanError(r2, EXIT.NOPERM);
+      expect(msg).toMatch(/perf_event_open .* was denied: tracing tracepoints needs root or CAP_PERFMON/);
+      expect(msg).toMatch(/setcap cap_perfmon/);
+    });
+  });
+
+  describe('security: files are read, never written, under /proc and /sys; the only mount is tracefs, undone', () => {
+    it('strace of `trace` (tracefs unmounted first, real drops, SIGINT): no open for writing under /proc or /sys, mount/umount only of tracefs', async () => {
+      const sink = await startSink({ bind: '127.0.0.1:0', rcvbuf: 1 });
+      const log = `/tmp/rxt-strace-${process.pid}-${Date.now()}`;
+      try {
+        const r = await inMountNs(
+          `${UNMOUNT_TRACEFS}
+          strace -f -qq -o ${log} -e trace=open,openat,openat2,creat,truncate,mount,umount2,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat $RX trace --port ${sink.port} -c 30 -d 60 > /dev/null & PID=$!
+          while kill -0 $PID 2>/dev/null; do ${shellQuote(rxfloodPath())} send --to 127.0.0.1:${sink.port} -n 20 > /dev/null; sleep 0.3; done
+          wait $PID; echo "RXEXIT $?"`,
+          { timeoutMs: 120_000 },
+        );
+        expectCleanExit(nsResult(r));
+        const lines = readFileSync(log, 'utf8').split('\n');
+        const writes = lines.filter((l) => /\bopen(at2?)?\(.*"\/(proc|sys)\//.test(l) && /O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|O_APPEND/.test(l));
+        const creates = lines.filter((l) => /\b(creat|truncate|unlink|unlinkat|rename\w*|mkdir\w*)\(.*"\/(proc|sys)\//.test(l));
+        const mounts = lines.filter((l) => /\b(mount|umount2)\(/.test(l) && !/= -1 /.test(l));
+        console.log(`[faults-tracefs] strace: ${lines.length} lines, writes under /proc|/sys: ${writes.length}, mounts: ${mounts.map((l) => l.replace(/^\d+\s+/, '')).join(' ; ')}`);
+        expect(writes, 'opens for writing under /proc or /sys').toEqual([]);
+        expect(creates, 'creates/renames/unlinks under /proc or /sys').toEqual([]);
+        expect(mounts.filter((l) => /\bmount\(/.test(l)).map((l) => /mount\("([^"]*)", "([^"]*)", "([^"]*)"/.exec(l)?.slice(1))).toEqual([['nodev', '/sys/kernel/tracing', 'tracefs']]);
+        expect(mounts.filter((l) => /\bumount2\(/.test(l)).map((l) => /umount2\("([^"]*)"/.exec(l)?.[1])).toEqual(['/sys/kernel/tracing']);
+      } finally {
+        rmSync(log, { force: true });
+      }
+    });
+  });
+});
+
+const DEFAULT_ONLY = ['udp/udp_fail_queue_rcv_skb', 'sock/sock_rcvqueue_full', 'sock/sock_exceed_buf_limit'];
