@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { EXIT, reportError } from './exit-codes.js';
+import { outputFailed } from './output.js';
 import { registerServe } from './serve.js';
 import { registerSockets } from './sockets.js';
 import { registerStats } from './stats.js';
@@ -16,8 +17,14 @@ export function buildProgram(): Command {
   const program = new Command('rxtrace')
     .description('Live tracer for Linux socket receive drops: where, which socket, which process, why')
     .version(version)
-    .showHelpAfterError('(run rxtrace --help for usage)')
-    .exitOverride();
+    .exitOverride()
+    // Usage errors follow the rest of rxtrace: one line, prefixed, with the way out.
+    .configureOutput({
+      writeErr: (str) => {
+        const lines = str.split('\n').filter((l) => l.trim().length > 0);
+        if (lines.length > 0) process.stderr.write(`rxtrace: ${lines[0].replace(/^error: /, '')} (run rxtrace --help for usage)\n`);
+      },
+    });
   registerTrace(program);
   registerSockets(program);
   registerServe(program);
@@ -30,6 +37,7 @@ export async function main(argv = process.argv): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
+    if (outputFailed()) return EXIT.IOERR;
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
   } catch (e) {
     if (e instanceof CommanderError) {

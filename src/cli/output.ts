@@ -6,6 +6,11 @@ import { JsonBytes } from '../decode/json-bytes.js';
 
 const CHUNK = 65536;
 
+let outputError = false;
+
+/** Whether a write to stdout failed (other than the reader going away): main() exits 74. */
+export const outputFailed = (): boolean => outputError;
+
 export class LineWriter {
   /** Write a line's bytes here, then call endLine(). */
   readonly w = new JsonBytes(CHUNK * 2);
@@ -21,7 +26,12 @@ export class LineWriter {
   constructor(private readonly out: Writable = process.stdout) {
     out.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED' || e.code === 'EBADF') this.gone();
-      else throw e;
+      else {
+        // A full disk or a broken device: stop writing, say so once, and exit with EX_IOERR.
+        process.stderr.write(`rxtrace: cannot write output: ${e.code ?? e.message} (check the disk or the destination of stdout)\n`);
+        outputError = true;
+        this.gone();
+      }
     });
   }
 

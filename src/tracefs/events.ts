@@ -94,10 +94,18 @@ export function editDistance(a: string, b: string): number {
 export function readEventFiles(root: string, ev: EventRef): { id: number; format: string } {
   const dir = `${root}/events/${ev.system}/${ev.name}`;
   try {
-    const id = Number(readFileSync(`${dir}/id`, 'utf8').trim());
+    const idText = readFileSync(`${dir}/id`, 'utf8').trim();
     const format = readFileSync(`${dir}/format`, 'utf8');
-    return { id, format };
+    // common_type, which carries the id in every sample, is a u16.
+    if (!/^\d{1,5}$/.test(idText) || Number(idText) > 65535) {
+      throw new RxtraceError('EFORMAT', `${dir}/id is not a tracepoint id: ${JSON.stringify(idText.slice(0, 40))}`, {
+        path: `${dir}/id`,
+        hint: 'the tracefs tree is damaged or not a tracefs; check the mount (rxtrace doctor)',
+      });
+    }
+    return { id: Number(idText), format };
   } catch (e) {
+    if (e instanceof RxtraceError) throw e;
     const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
     throw new RxtraceError(code === 'ENOENT' ? 'EUNKNOWNEVENT' : code, `cannot read ${dir}/{id,format}: ${(e as Error).message}`, {
       path: dir,

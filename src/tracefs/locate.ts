@@ -32,6 +32,14 @@ export function findTracefs(procMounts = '/proc/mounts'): string | undefined {
   return CANDIDATES.find((dir) => existsSync(`${dir}/events`));
 }
 
+function tracefsMounted(procMounts = '/proc/mounts'): boolean {
+  try {
+    return readFileSync(procMounts, 'utf8').split('\n').some((l) => l.split(' ')[2] === 'tracefs');
+  } catch {
+    return false;
+  }
+}
+
 /** /proc/mounts escapes spaces and tabs as octal. */
 function unescapeMount(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
@@ -57,6 +65,12 @@ export async function withTracefs<T>(opts: TracefsOptions, fn: (root: string) =>
   if (found) return fn(found);
 
   const isRoot = process.getuid?.() === 0;
+  if (!isRoot && tracefsMounted(opts.procMounts)) {
+    // Mounted, but mode 0700: existsSync hid EACCES. Say what is really missing.
+    throw new RxtraceError('EACCES', 'tracefs is mounted but not readable: reading tracepoints needs root or CAP_PERFMON', {
+      hint: 'run rxtrace as root (sudo rxtrace …), or grant the capability: setcap cap_perfmon,cap_dac_read_search+ep "$(command -v node)"',
+    });
+  }
   if (!isRoot || opts.mount === false) {
     throw new RxtraceError('ENOTRACEFS', 'tracefs is not mounted, so tracepoint formats cannot be read', {
       hint: `mount it as root: mount -t tracefs nodev ${MOUNT_POINT} (or run rxtrace as root, which mounts it for you)`,
