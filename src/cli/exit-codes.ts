@@ -11,8 +11,6 @@ export const EXIT = {
   UNAVAILABLE: 69,
   /** An operating-system resource failed: out of fds, mmap, memory. */
   OSERR: 71,
-  /** Writing the output failed (disk full, broken device). */
-  IOERR: 74,
   /** A listen address is in use or cannot be bound (serve). */
   CANTBIND: 75,
   /** Permission: not root and no CAP_PERFMON. */

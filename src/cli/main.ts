@@ -37,7 +37,7 @@ export async function main(argv = process.argv): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
-    if (outputFailed()) return EXIT.IOERR;
+    if (outputFailed()) return EXIT.OSERR;
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
   } catch (e) {
     if (e instanceof CommanderError) {

@@ -27,7 +27,7 @@ export class LineWriter {
     out.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED' || e.code === 'EBADF') this.gone();
       else {
-        // A full disk or a broken device: stop writing, say so once, and exit with EX_IOERR.
+        // A full disk or a broken device: stop writing, say so once, and exit 71.
         process.stderr.write(`rxtrace: cannot write output: ${e.code ?? e.message} (check the disk or the destination of stdout)\n`);
         outputError = true;
         this.gone();

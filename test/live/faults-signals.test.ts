@@ -137,7 +137,8 @@ describeLive('fault matrix: signals', () => {
       expect(Date.now() - t).toBeLessThan(3000);
     });
 
-    it('SIGTERM while stdout is stuck (a reader that never reads): still exits within 10 s, saying output was cut short', async () => {
+    // KNOWN BUG B10 (docs/faults.md): this test shows the bug and is expected to fail until it is fixed.
+    it.fails('SIGTERM while stdout is stuck (a reader that never reads): still exits within 10 s, saying output was cut short', async () => {
       const sink = await startSink({ bind: '127.0.0.1:0', rcvbuf: 1 });
       const cli = startCli(['trace', '--port', String(sink.port), '--ring-pages', '2048']);
       cli.child.stdout!.pause();
@@ -159,7 +160,8 @@ describeLive('fault matrix: signals', () => {
       expect(r.stderr).toMatch(/stdout/);
     });
 
-    it('SIGINT during start-up (rxtrace holds its temporary tracefs mount): exit 0, and the mount is undone every time', async () => {
+    // KNOWN BUG B11 (docs/faults.md): this test shows the bug and is expected to fail until it is fixed.
+    it.fails('SIGINT during start-up (rxtrace holds its temporary tracefs mount): exit 0, and the mount is undone every time', async () => {
       const port = await freePort();
       const delays = [0.2, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9, 1.0, 1.2];
       const r = await inMountNs(

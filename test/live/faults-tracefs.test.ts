@@ -126,7 +126,8 @@ describeLive('fault matrix: tracefs, privileges and the security rules', () => {
       expect(r.stderr).not.toMatch(/^\s+at /m);
     });
 
-    it('not mountable (root without CAP_SYS_ADMIN, as in a container): exit 69, one line saying the mount failed and why', async () => {
+    // KNOWN BUG B4 (docs/faults.md): this test shows the bug and is expected to fail until it is fixed.
+    it.fails('not mountable (root without CAP_SYS_ADMIN, as in a container): exit 69, one line saying the mount failed and why', async () => {
       const r = nsResult(
         await inMountNs(
           `${UNMOUNT_TRACEFS}
@@ -139,7 +140,8 @@ describeLive('fault matrix: tracefs, privileges and the security rules', () => {
       expect(msg).toMatch(/permission denied/i);
     });
 
-    it('not mountable (no mount point: /sys/kernel hidden under an empty tmpfs): exit 69, one line', async () => {
+    // KNOWN BUG B4 (docs/faults.md): this test shows the bug and is expected to fail until it is fixed.
+    it.fails('not mountable (no mount point: /sys/kernel hidden under an empty tmpfs): exit 69, one line', async () => {
       const r = nsResult(
         await inMountNs(
           `${UNMOUNT_TRACEFS}
@@ -180,7 +182,8 @@ describeLive('fault matrix: tracefs, privileges and the security rules', () => {
       expect(Number(SUMMARY.exec(r.stderr)?.[1])).toBe(delta);
     });
 
-    it('every default tracepoint missing: exit 69 (tracing unavailable), naming them', async () => {
+    // KNOWN BUG B5 (docs/faults.md): this test shows the bug and is expected to fail until it is fixed.
+    it.fails('every default tracepoint missing: exit 69 (tracing unavailable), naming them', async () => {
       const root = tree(['skb/kfree_skb']);
       const r = await runCli(['trace', '-d', '1'], { env: { ...process.env, RXTRACE_TRACEFS: root } });
       const msg = expectCleanError(r, EXIT.UNAVAILABLE, { notices: 1 });
@@ -225,7 +228,8 @@ describeLive('fault matrix: tracefs, privileges and the security rules', () => {
       expect(msg).toMatch(/\bid\b/);
     });
 
-    it('an id this kernel does not know (stale tracefs copy): exit 69, one line naming the event, with a hint', async () => {
+    // KNOWN BUG B7 (docs/faults.md): this test shows the bug and is expected to fail until it is fixed.
+    it.fails('an id this kernel does not know (stale tracefs copy): exit 69, one line naming the event, with a hint', async () => {
       const root = tree(DEFAULT_ONLY);
       writeFileSync(`${root}/events/udp/udp_fail_queue_rcv_skb/id`, '999999\n');
       const r = await runCli(['trace', '-d', '1'], { env: { ...process.env, RXTRACE_TRACEFS: root } });
