@@ -24,6 +24,10 @@ export async function readSockets(opts: ReadSocketsOptions = {}): Promise<Socket
   const procRoot = opts.procRoot ?? '/proc';
   const owners = opts.owners ?? (await scanSocketOwners(procRoot));
   const read = await readTables(opts.tables ?? SOCKET_TABLES, owners.pidsByNetns, ownNetns(procRoot), procRoot);
+  // A table we cannot parse (or read for a reason other than permissions) would otherwise look
+  // like a table without sockets.
+  const broken = read.errors?.find((e) => e.code !== 'EACCES' && e.code !== 'EPERM');
+  if (broken) throw broken;
   const rows: SocketSnapshotRow[] = [];
   for (const r of read.rows.values()) {
     rows.push({

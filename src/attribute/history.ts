@@ -2,6 +2,7 @@
 // is stamped with CLOCK_MONOTONIC, the clock of sample times, so an event at time t can be set
 // between the last read before it and the first read after it: the window in which a
 // socket's `drops` must have risen if that socket dropped the packet.
+import type { RxtraceError } from '../errors.js';
 import type { SocketRow, SocketTable } from '../procnet/sockets.js';
 
 export interface NsRow extends SocketRow {
@@ -16,16 +17,34 @@ export interface TableRead {
   endNs: number;
   tables: ReadonlySet<SocketTable>;
   rows: Map<number, NsRow>;
+  /** Tables (or namespaces) this read could not cover, and why: a parse error, EACCES, EMFILE. */
+  errors?: RxtraceError[];
+}
+
+/** A window() answer and the open interval of times (lo, hi) over which it stays the same. */
+interface CachedWindow {
+  version: number;
+  lo: number;
+  hi: number;
+  before?: TableRead;
+  after?: TableRead;
 }
 
 export class ReadHistory {
   private reads: TableRead[] = [];
+  /** Bumped by add(): cached windows older than this are stale. */
+  private version = 0;
+  /** The last window per `tables` array (callers pass constant arrays), so a storm of events
+   *  between the same two reads costs two comparisons each instead of a walk of the history. */
+  private readonly cache = new Map<readonly SocketTable[], CachedWindow>();
 
   constructor(private readonly keep = 16) {}
 
   add(read: TableRead): void {
     this.reads.push(read);
     if (this.reads.length > this.keep) this.reads.shift();
+    this.version++;
+    if (this.cache.size > 64) this.cache.clear();
   }
 
   /** The newest read covering `table`. */
@@ -39,13 +58,25 @@ export class ReadHistory {
    * counters predate the event), `after` started after t (its counters include it).
    */
   window(t: number, tables: readonly SocketTable[]): { before?: TableRead; after?: TableRead } {
+    const c = this.cache.get(tables);
+    if (c !== undefined && c.version === this.version && c.lo < t && t < c.hi) return { before: c.before, after: c.after };
     let before: TableRead | undefined;
     let after: TableRead | undefined;
+    // The answer only changes where t crosses a read's start or end: between the nearest such
+    // boundaries on either side of t it is the same.
+    let lo = -Infinity;
+    let hi = Infinity;
     for (const r of this.reads) {
       if (!tables.every((tb) => r.tables.has(tb))) continue;
       if (r.endNs <= t) before = r;
       else if (r.startNs >= t && !after) after = r;
+      for (const b of [r.startNs, r.endNs]) {
+        if (b < t) lo = Math.max(lo, b);
+        else if (b > t) hi = Math.min(hi, b);
+        else hi = lo; // t sits on a boundary: answer it, cache nothing
+      }
     }
+    this.cache.set(tables, { version: this.version, lo, hi, before, after });
     return { before, after };
   }
 

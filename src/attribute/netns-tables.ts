@@ -2,6 +2,7 @@
 // own, /proc/<pid>/net/<table> through one pid of each other (tracepoints carry no netns, so
 // every namespace must be looked at). Inodes are unique system-wide, so rows never collide.
 import { readlinkSync } from 'node:fs';
+import { errnoCode, RxtraceError } from '../errors.js';
 import { netnsInodeFromLink } from '../procnet/owners.js';
 import { readSocketTable, type SocketTable } from '../procnet/sockets.js';
 import { nowMonoNs } from '../decode/batch.js';
@@ -27,20 +28,40 @@ export async function readTables(
 ): Promise<TableRead> {
   const startNs = nowMonoNs();
   const rows = new Map<number, NsRow>();
+  const errors: RxtraceError[] = [];
   const namespaces = new Map(pidsByNetns);
   if (!namespaces.has(selfNetns)) namespaces.set(selfNetns, []);
   for (const [netns, pids] of namespaces) {
     for (const table of tables) {
       const list = netns === selfNetns ? [undefined] : pids;
+      let denied: RxtraceError | undefined;
       for (const pid of list) {
         try {
           for (const row of await readSocketTable(table, procRoot, pid)) rows.set(row.inode, { ...row, netns });
+          denied = undefined;
           break;
-        } catch {
-          // That pid exited (or its /proc is unreadable): try another of the same namespace.
+        } catch (e) {
+          const code = errnoCode(e);
+          // That pid exited: another of the same namespace will do.
+          if (code === 'ESRCH') continue;
+          // Unreadable through this pid (hidepid, another user's namespace): try the next one,
+          // and report it only if none of them could be read.
+          if (code === 'EACCES' || code === 'EPERM') {
+            denied = asRxtraceError(e);
+            continue;
+          }
+          // A layout we cannot parse, EMFILE, EIO…: the same through every pid. Say so; never
+          // let it pass as "no socket matched".
+          errors.push(asRxtraceError(e));
+          break;
         }
       }
+      if (denied) errors.push(denied);
     }
   }
-  return { startNs, endNs: nowMonoNs(), tables: new Set(tables), rows };
+  return { startNs, endNs: nowMonoNs(), tables: new Set(tables), rows, errors };
+}
+
+function asRxtraceError(e: unknown): RxtraceError {
+  return e instanceof RxtraceError ? e : new RxtraceError(errnoCode(e) ?? 'EIO', e instanceof Error ? e.message : String(e), { cause: e });
 }

@@ -1,16 +1,20 @@
 // The /proc attributor: fills `match`/`socket` on every drop. Socket tables are read on
 // demand, at most every `minReadIntervalMs`, so that each event lies between a read before it
 // and a read after it; owners are rescanned on a timer and when an unknown socket shows up.
-// Never per event: a batch of a hundred thousand drops costs one or two reads.
+// Never per event: a batch of a hundred thousand drops costs one or two reads. Per event, only
+// memo lookups: what an event needs (its key) is worked out once per distinct payload, and a
+// verdict once per key and window, because a storm is a few flows repeated a million times.
 import { readFileSync } from 'node:fs';
 import { nowMonoNs } from '../decode/batch.js';
 import type { DropEvent, SocketInfo } from '../decode/events.js';
 import { scanSocketOwners, type Owner } from '../procnet/owners.js';
 import type { SocketTable } from '../procnet/sockets.js';
 import { getPageSize, readProtoMem, readSockstat } from '../procnet/sockstat.js';
-import { ReadHistory, type NsRow } from './history.js';
+import { DecodedDrop } from '../decode/drop.js';
+import { RxtraceError } from '../errors.js';
+import { ReadHistory, type NsRow, type TableRead } from './history.js';
 import { ownNetns, readTables } from './netns-tables.js';
-import { ALL_TABLES, byAddress, byDrops, byPointer, RCVQUEUE_TABLES, udpKey, type Verdict } from './strategies.js';
+import { ALL_TABLES, byAddress, byDrops, byPointer, RCVQUEUE_TABLES, udpKey, type UdpKey, type Verdict } from './strategies.js';
 import type { Attributor } from './types.js';
 
 export interface ProcAttributorOptions {
@@ -23,7 +27,18 @@ export interface ProcAttributorOptions {
   pointers?: 'auto' | 'real' | 'hashed';
 }
 
-type Need = { kind: 'udp' | 'rcvqueue' | 'kfree' | 'global' | 'other'; tables: readonly SocketTable[] };
+/** What judging one distinct event payload needs; shared by every event with that payload. */
+interface Need {
+  kind: 'udp' | 'rcvqueue' | 'kfree' | 'global' | 'other';
+  tables: readonly SocketTable[];
+  key?: UdpKey;
+  rxSk?: string;
+  /** The last verdict, and the reads it was judged between (a pure function of the three). */
+  memo?: { before?: TableRead; after?: TableRead; verdict: Verdict };
+}
+
+const NO_TABLES: readonly SocketTable[] = [];
+const NONE: Verdict = { match: 'none' };
 
 // Not unref()d: a close() waiting on attribution must keep the process alive until it resolves.
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -43,6 +58,17 @@ export class ProcAttributor implements Attributor {
   /** When each socket inode first appeared in a read (to know whether an owner scan postdates it). */
   private readonly firstSeen = new Map<number, number>();
   private closed = false;
+  /** Need per distinct payload (DecodedDrop.slotKey()), and the last event's, for a run of equals. */
+  private readonly needs = new Map<string, Need>();
+  private lastEvent?: DecodedDrop;
+  private lastNeed?: Need;
+  /** Pids whose fds we could not read in the last owner scan. */
+  private ownersDenied: number[] = [];
+  private onError?: (e: RxtraceError) => void;
+  private onWarning?: (e: RxtraceError) => void;
+  private readonly pending: { e: RxtraceError; warning: boolean }[] = [];
+  /** Each kind of trouble is said once (code + file), not once per read. */
+  private readonly reported = new Set<string>();
 
   private constructor(opts: ProcAttributorOptions) {
     this.procRoot = opts.procRoot ?? '/proc';
@@ -64,11 +90,52 @@ export class ProcAttributor implements Attributor {
     return this.realPointers ? 'real' : 'hashed';
   }
 
+  /**
+   * Where attribution says what it could not do, each kind once; tracing goes on. Errors: a
+   * table it cannot parse or read (its events say `none`). Warnings: a dropping socket whose
+   * owners may be among the processes it could not look into (`owners_unknown`). What came
+   * before the handlers were set is handed over now.
+   */
+  setErrorHandler(onError: (e: RxtraceError) => void, onWarning?: (e: RxtraceError) => void): void {
+    this.onError = onError;
+    this.onWarning = onWarning;
+    for (const p of this.pending.splice(0)) this.deliverReport(p.e, p.warning);
+  }
+
+  private report(kind: string, e: RxtraceError, warning = false): void {
+    if (this.reported.has(kind)) return;
+    this.reported.add(kind);
+    if (this.onError) this.deliverReport(e, warning);
+    else this.pending.push({ e, warning });
+  }
+
+  private deliverReport(e: RxtraceError, warning: boolean): void {
+    if (warning) this.onWarning?.(e);
+    else this.onError?.(e);
+  }
+
   private async scanOwners(): Promise<void> {
     this.lastOwnerScanNs = nowMonoNs();
     const s = await scanSocketOwners(this.procRoot);
     this.owners = s.byInode;
     this.pidsByNetns = s.pidsByNetns;
+    this.ownersDenied = s.ownersDenied;
+  }
+
+  /** Said once, when a dropping socket first comes out owner-less while some fds were unreadable. */
+  private warnOwnersUnknown(row: NsRow): void {
+    if (this.reported.has('owners-denied')) return;
+    const d = this.ownersDenied;
+    const shown = d.slice(0, 5).map((pid) => `${pid} (${readComm(this.procRoot, pid)})`);
+    const more = d.length > 5 ? ` and ${d.length - 5} more` : '';
+    this.report(
+      'owners-denied',
+      new RxtraceError('EACCES', `no owner found for ${row.table} ${row.localText} (inode ${row.inode}), and the open files of process ${shown.join(', ')}${more} could not be read: such sockets are marked "owners_unknown"`, {
+        path: `${this.procRoot}/${d[0]}/fd`,
+        hint: 'run rxtrace as root with CAP_SYS_PTRACE (and /proc without hidepid) to see every owner',
+      }),
+      true,
+    );
   }
 
   private async read(tables: readonly SocketTable[]): Promise<void> {
@@ -77,6 +144,7 @@ export class ProcAttributor implements Attributor {
     const r = await readTables(tables, this.pidsByNetns, this.selfNetns, this.procRoot);
     this.lastReadNs = r.startNs;
     this.history.add(r);
+    for (const e of r.errors ?? []) this.report(`${e.code}:${e.path ?? e.message}`.replace(/\/\d+\/net\//, '/PID/net/'), e);
     for (const inode of r.rows.keys()) if (!this.firstSeen.has(inode)) this.firstSeen.set(inode, r.startNs);
     if (this.firstSeen.size > 4 * r.rows.size + 1024) {
       // Forget sockets that are gone, so the map tracks the live table, not history.
@@ -84,34 +152,62 @@ export class ProcAttributor implements Attributor {
     }
   }
 
+  /** The Need of an event: from the memo when another event had the same payload. */
   private need(ev: DropEvent): Need {
-    switch (ev.event) {
-      case 'udp:udp_fail_queue_rcv_skb':
-        return { kind: 'udp', tables: udpKey(ev.fields)?.tables ?? [] };
+    if (ev instanceof DecodedDrop) {
+      const last = this.lastEvent;
+      if (last !== undefined && ev.sameSlots(last)) return this.lastNeed!;
+      const k = ev.slotKey();
+      if (k !== undefined) {
+        let n = this.needs.get(k);
+        if (n === undefined) {
+          if (this.needs.size >= 4096) this.needs.clear();
+          // readFields(): a peek that leaves the event's fast NDJSON path on.
+          n = this.makeNeed(ev.event, ev.readFields());
+          this.needs.set(k, n);
+        }
+        this.lastEvent = ev;
+        this.lastNeed = n;
+        return n;
+      }
+    }
+    return this.makeNeed(ev.event, ev.fields);
+  }
+
+  private makeNeed(event: string, fields: Record<string, unknown>): Need {
+    switch (event) {
+      case 'udp:udp_fail_queue_rcv_skb': {
+        const key = udpKey(fields);
+        return { kind: 'udp', tables: key?.tables ?? NO_TABLES, key };
+      }
       case 'sock:sock_rcvqueue_full':
         return { kind: 'rcvqueue', tables: RCVQUEUE_TABLES };
       case 'sock:sock_exceed_buf_limit':
-        return { kind: 'global', tables: [] };
-      case 'skb:kfree_skb':
+        return { kind: 'global', tables: NO_TABLES };
+      case 'skb:kfree_skb': {
         // Only a real pointer identifies the socket: kfree_skb carries no address, and "whose drops
         // rose" would be a guess here (TCP drops, whose sockets we do not list, share the reasons).
-        return { kind: 'kfree', tables: this.realPointers && !isNullPointer(ev.fields.rx_sk) ? ALL_TABLES : [] };
+        const rxSk = typeof fields.rx_sk === 'string' ? fields.rx_sk : undefined;
+        return { kind: 'kfree', tables: this.realPointers && !isNullPointer(fields.rx_sk) ? ALL_TABLES : NO_TABLES, rxSk };
+      }
       default:
-        return { kind: 'other', tables: [] };
+        return { kind: 'other', tables: NO_TABLES };
     }
   }
 
   async attribute(events: DropEvent[]): Promise<void> {
     if (events.length === 0 || this.closed) return;
-    const needs = events.map((e) => this.need(e));
+    const needs = new Array<Need>(events.length);
     // One read after the newest event, covering every table this batch needs.
     const tables = new Set<SocketTable>();
     let tMax = -Infinity;
-    needs.forEach((n, i) => {
-      if (n.tables.length === 0) return;
-      n.tables.forEach((t) => tables.add(t));
-      tMax = Math.max(tMax, events[i].monoNs);
-    });
+    let prevTables: readonly SocketTable[] | undefined;
+    for (let i = 0; i < events.length; i++) {
+      const n = (needs[i] = this.need(events[i]));
+      if (n.tables.length === 0) continue;
+      if (n.tables !== prevTables) for (const t of (prevTables = n.tables)) tables.add(t);
+      if (events[i].monoNs > tMax) tMax = events[i].monoNs;
+    }
     if (tables.size > 0 && this.history.coveredUntil([...tables]) < tMax) await this.read([...tables]);
 
     const verdicts = events.map((e, i) => this.judge(e, needs[i]));
@@ -134,13 +230,25 @@ export class ProcAttributor implements Attributor {
     // Owners for sockets the last scan predates: wait out the rate limit rather than skip, so an
     // event never goes out owner-less just because its socket is new. A socket first seen before
     // the last scan and still owner-less has no owner (a kernel socket, or its process exited).
-    const needScan = verdicts.some((v) => 'row' in v && !this.owners.has(v.row.inode) && (this.firstSeen.get(v.row.inode) ?? Infinity) >= this.lastOwnerScanNs);
+    let needScan = false;
+    let prevV: Verdict | undefined;
+    for (const v of verdicts) {
+      if (v === prevV) continue; // memoized: a run of events shares one verdict object
+      prevV = v;
+      if ('row' in v && !this.owners.has(v.row.inode) && (this.firstSeen.get(v.row.inode) ?? Infinity) >= this.lastOwnerScanNs) {
+        needScan = true;
+        break;
+      }
+    }
     if (needScan || nowMonoNs() - this.lastOwnerScanNs > this.ownerRescanNs) {
       const wait = this.lastOwnerScanNs + 100e6 - nowMonoNs();
       if (needScan && wait > 0) await sleep(wait / 1e6);
       await this.scanOwners();
     }
     let global: Record<string, unknown> | undefined;
+    // The SocketInfo of the previous verdict, copied per event (consumers may change theirs).
+    let infoOf: Verdict | undefined;
+    let info: SocketInfo | undefined;
     for (let i = 0; i < events.length; i++) {
       const ev = events[i];
       const v = verdicts[i];
@@ -152,9 +260,14 @@ export class ProcAttributor implements Attributor {
         continue;
       }
       ev.match = v.match;
-      if ('row' in v) ev.socket = this.socketInfo(v.row, v.stale);
-      else ev.socket = null;
-      if (v.match === 'ambiguous') ev.candidates = v.candidates;
+      if ('row' in v) {
+        if (v !== infoOf) {
+          info = this.socketInfo(v.row, v.stale);
+          infoOf = v;
+        }
+        ev.socket = copyInfo(info!);
+      } else ev.socket = null;
+      if (v.match === 'ambiguous') ev.candidates = v.candidates.slice();
     }
   }
 
@@ -163,22 +276,22 @@ export class ProcAttributor implements Attributor {
    * after a rescan found a namespace the first read did not cover). Wider, still exact.
    */
   private judge(ev: DropEvent, need: Need, wide = false): Verdict {
-    if (need.tables.length === 0) return { match: 'none' };
+    if (need.tables.length === 0) return NONE;
     const w = this.history.window(ev.monoNs, need.tables);
     const before = w.before;
     const after = wide ? this.history.latestCovering(need.tables) ?? w.after : w.after;
-    if (need.kind === 'udp') {
-      const key = udpKey(ev.fields);
-      return key ? byAddress(key, before, after) : { match: 'none' };
-    }
-    if (need.kind === 'rcvqueue') return byDrops(need.tables, before, after);
-    if (need.kind === 'kfree') {
-      return typeof ev.fields.rx_sk === 'string' ? byPointer(ev.fields.rx_sk, before, after) : { match: 'none' };
-    }
-    return { match: 'none' };
+    const m = need.memo;
+    if (m !== undefined && m.before === before && m.after === after) return m.verdict;
+    let verdict: Verdict = NONE;
+    if (need.kind === 'udp') verdict = need.key ? byAddress(need.key, before, after) : NONE;
+    else if (need.kind === 'rcvqueue') verdict = byDrops(need.tables, before, after);
+    else if (need.kind === 'kfree') verdict = need.rxSk !== undefined ? byPointer(need.rxSk, before, after) : NONE;
+    need.memo = { before, after, verdict };
+    return verdict;
   }
 
   private socketInfo(row: NsRow, stale: boolean): SocketInfo {
+    const owners = this.owners.get(row.inode);
     const info: SocketInfo = {
       table: row.table,
       inode: row.inode,
@@ -187,9 +300,14 @@ export class ProcAttributor implements Attributor {
       rx_queue: row.rx_queue,
       drops: row.drops ?? null,
       netns: row.netns || null,
-      owners: this.owners.get(row.inode) ?? [],
+      owners: owners ?? [],
     };
     if (stale) info.stale = true;
+    // No owner found while some processes' fds were unreadable: "nobody" would be a guess.
+    if (owners === undefined && this.ownersDenied.length > 0) {
+      info.owners_unknown = true;
+      this.warnOwnersUnknown(row);
+    }
     return info;
   }
 
@@ -209,6 +327,21 @@ export class ProcAttributor implements Attributor {
 
   close(): void {
     this.closed = true;
+  }
+}
+
+function copyInfo(i: SocketInfo): SocketInfo {
+  const c: SocketInfo = { table: i.table, inode: i.inode, local: i.local, remote: i.remote, rx_queue: i.rx_queue, drops: i.drops, netns: i.netns, owners: i.owners };
+  if (i.stale) c.stale = true;
+  if (i.owners_unknown) c.owners_unknown = true;
+  return c;
+}
+
+function readComm(procRoot: string, pid: number): string {
+  try {
+    return readFileSync(`${procRoot}/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '?';
   }
 }
 

@@ -10,6 +10,9 @@ export type Verdict =
   | { match: 'none' };
 
 export const UDP_TABLES: readonly SocketTable[] = ['udp', 'udp6'];
+// Constant arrays: ReadHistory caches windows per `tables` array.
+const UDP4_TABLES: readonly SocketTable[] = ['udp'];
+const UDP6_TABLES: readonly SocketTable[] = ['udp6'];
 /** Where sock_rcvqueue_full fires for IP sockets: ping sockets (and raw before 6.9). */
 export const RCVQUEUE_TABLES: readonly SocketTable[] = ['icmp', 'icmp6', 'raw', 'raw6'];
 export const ALL_TABLES: readonly SocketTable[] = ['udp', 'udp6', 'raw', 'raw6', 'icmp', 'icmp6'];
@@ -31,7 +34,7 @@ export function udpKey(fields: Record<string, unknown>): UdpKey | undefined {
   const port = typeof fields.dport === 'number' ? fields.dport : typeof fields.lport === 'number' ? fields.lport : undefined;
   if (port === undefined) return undefined;
   const fam = fields.family;
-  const tables: readonly SocketTable[] = fam === 'AF_INET' || fam === 2 ? ['udp'] : fam === 'AF_INET6' || fam === 10 ? ['udp6'] : UDP_TABLES;
+  const tables = fam === 'AF_INET' || fam === 2 ? UDP4_TABLES : fam === 'AF_INET6' || fam === 10 ? UDP6_TABLES : UDP_TABLES;
   const key: UdpKey = { tables, port };
   if (typeof fields.daddr === 'string') {
     try {

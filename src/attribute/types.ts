@@ -6,4 +6,6 @@ export interface Attributor {
   /** Attribute every event of one batch, in place. May read /proc on a miss or when stale. */
   attribute(events: DropEvent[]): Promise<void> | void;
   close(): void;
+  /** Where to report what attribution could not do (each kind once); tracing goes on. */
+  setErrorHandler?(onError: (e: Error) => void, onWarning?: (e: Error) => void): void;
 }

@@ -213,6 +213,23 @@ const helpers = {
     if (k === undefined) w.jsonNum(v);
     else w.bytes(k);
   },
+  /** Slot equality for sameSlots(): numbers and strings by value, arrays (IPv6 bytes, array fields) element-wise. */
+  eqv(a: unknown, b: unknown): boolean {
+    if (a === b) return true;
+    if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+    const x = a as ArrayLike<unknown>;
+    const y = b as ArrayLike<unknown>;
+    if (x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+    return true;
+  },
+  /** One slot's part of slotKey(): typed, so a string can never read as a number or an array. */
+  kv(v: unknown): string {
+    if (typeof v === 'number') return '' + v;
+    if (typeof v === 'string') return 's' + JSON.stringify(v);
+    if (v === null || v === undefined) return 'n';
+    return 'a' + Array.prototype.join.call(v as ArrayLike<unknown>, '.');
+  },
   /** __data_loc: u32 = offset (low 16) | length (high 16); __rel_loc offsets from after the field. */
   dyn(dv: DataView, u8: Uint8Array, base: number, fieldOff: number, rawSize: number, rel: boolean, le: boolean): string | null {
     const v = dv.getUint32(base + fieldOff, le);
@@ -467,6 +484,16 @@ export function compileSchema(schema: EventSchema): CompiledEvent {
     `    this.writeFields(w);`,
     `  }`,
     `  pristine() { return this.#time === undefined && this.#fields === undefined; }`,
+    // Identity of the payload, for consumers that memoize per distinct event (attribution): only
+    // while nobody has been handed `fields` (which they may have changed).
+    `  sameSlots(o) {`,
+    `    if (this.#fields !== undefined || !(#clock in o) || o.#fields !== undefined) return false;`,
+    `    return ${slotNames.length === 0 ? 'true' : slotNames.map((n) => `(this.${n} === o.${n} || h.eqv(this.${n}, o.${n}))`).join(' && ')};`,
+    `  }`,
+    `  slotKey() {`,
+    `    if (this.#fields !== undefined) return undefined;`,
+    `    return EVENT${slotNames.map((n) => ` + ',' + h.kv(this.${n})`).join('')};`,
+    `  }`,
     `  timeAt(b, p) { return this.#clock.isoAt(b, p, this.monoNs); }`,
     `};`,
   ].join('\n');

@@ -41,6 +41,21 @@ export abstract class DecodedDrop implements DropEvent {
    */
   abstract writeHead(w: JsonBytes): boolean;
 
+  /** `fields` made afresh from the decoded values, without keeping it (a peek that leaves the fast paths on). */
+  abstract readFields(): Record<string, unknown>;
+
+  /**
+   * Whether `o` is an event of the same tracepoint layout with the same payload values, both
+   * untouched (nobody has been handed their `fields`). Cheap: no allocation.
+   */
+  abstract sameSlots(o: DropEvent): boolean;
+
+  /**
+   * A text equal for two untouched events exactly when sameSlots() holds between them (the
+   * event name and every payload value); undefined once `fields` has been handed out.
+   */
+  abstract slotKey(): string | undefined;
+
   /** The event as a plain object, in the NDJSON contract's key order (plus monoNs). */
   toJSON(): Record<string, unknown> {
     const o: Record<string, unknown> = {

@@ -21,6 +21,8 @@ export interface SocketInfo {
   owners: SocketOwner[];
   /** The socket was gone from /proc by the time of the lookup: these are its last known values. */
   stale?: boolean;
+  /** No owner was found, but some processes' open files could not be read: it may be one of them. */
+  owners_unknown?: boolean;
 }
 
 export interface DropEvent {

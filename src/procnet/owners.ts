@@ -32,6 +32,8 @@ export interface SocketOwners {
    * zombies hold no fds and are not counted.
    */
   skipped: { vanished: number; denied: number };
+  /** Pids whose fds could not be read (EACCES, EPERM): the owners of their sockets are unknown. */
+  ownersDenied: number[];
 }
 
 /** The synchronous fs calls the scan makes; tests pass fakes to produce EACCES as root. */
@@ -83,6 +85,7 @@ export async function scanSocketOwners(procRoot = '/proc', opts: ScanOptions = {
     netnsByPid: new Map(),
     pidsByNetns: new Map(),
     skipped: { vanished: 0, denied: 0 },
+    ownersDenied: [],
   };
   let names: string[];
   try {
@@ -154,6 +157,7 @@ export async function scanSocketOwners(procRoot = '/proc', opts: ScanOptions = {
     } catch (e) {
       if (!(e instanceof Skip)) throw e;
       if (e.kind !== 'zombie') result.skipped[e.kind]++;
+      if (e.kind === 'denied') result.ownersDenied.push(pid);
     }
     if (performance.now() - sliceStart >= sliceMs) {
       await new Promise<void>((resolve) => setImmediate(resolve));

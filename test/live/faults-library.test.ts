@@ -223,8 +223,7 @@ describeLive('fault matrix: the library', () => {
     await expectNoLeak(before, 'throwing attributor');
   });
 
-  // KNOWN BUG B12 (docs/faults.md): this test shows the bug and is expected to fail until it is fixed.
-  it.fails('a /proc/net/udp rxtrace cannot parse (procRoot fixture): every drop delivered unattributed, and an "error" names the file', async () => {
+  it('a /proc/net/udp rxtrace cannot parse (procRoot fixture): every drop delivered unattributed, and an "error" names the file', async () => {
     const before = snapshot();
     const procRoot = mkdtempSync(join(tmpdir(), 'rxt-proc-'));
     try {
