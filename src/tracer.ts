@@ -65,6 +65,7 @@ export interface RxTracerEvents {
   drop: [DropEvent];
   lost: [LostEvent];
   error: [Error];
+  warning: [Error];
   close: [];
 }
 
@@ -79,6 +80,7 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
   private readonly counts: TracerStats = { events: {}, lostPerCpu: {}, lost: 0, malformed: 0, filtered: 0, pauses: 0 };
   private readonly hwm: number;
   private readonly portOnly = new Set<string>();
+  private readonly backlog: { name: 'error' | 'warning'; e: Error }[] = [];
 
   /** @internal use openTracer() */
   constructor(
@@ -91,6 +93,15 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
     super();
     this.hwm = opts.highWaterMark ?? 65536;
     for (const e of plan.events) if (e.portInUserSpace) this.portOnly.add(e.compiled.event);
+    // Reports from before anyone listened (attribution's first read happens inside openTracer)
+    // wait for the first listener rather than vanish.
+    (this as EventEmitter).on('newListener', (name: string | symbol) => {
+      if ((name === 'error' || name === 'warning') && this.backlog.length > 0) queueMicrotask(() => this.flushReports());
+    });
+    attributor?.setErrorHandler?.(
+      (e) => this.report('error', e),
+      (e) => this.report('warning', e),
+    );
   }
 
   /** @internal the addon's batch callback */
@@ -185,8 +196,26 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
   }
 
   private emitError(e: unknown): void {
-    const err = e instanceof Error ? e : new Error(String(e));
-    if (this.listenerCount('error') > 0) this.emit('error', err);
+    this.report('error', e instanceof Error ? e : new Error(String(e)));
+  }
+
+  /**
+   * 'error': something rxtrace could not do while tracing goes on (attribution failed, a table
+   * it cannot parse); 'warning': a result is less certain than usual (owners it cannot read).
+   * Never thrown at a tracer nobody listens to; kept (the first 16) until someone does.
+   */
+  private report(name: 'error' | 'warning', e: Error): void {
+    if (this.listenerCount(name) > 0) this.emit(name, e);
+    else if (this.backlog.length < 16) this.backlog.push({ name, e });
+  }
+
+  private flushReports(): void {
+    const keep: { name: 'error' | 'warning'; e: Error }[] = [];
+    for (const r of this.backlog.splice(0)) {
+      if (this.listenerCount(r.name) > 0) this.emit(r.name, r.e);
+      else keep.push(r);
+    }
+    this.backlog.push(...keep);
   }
 
   /** Every drop and lost record from now on, in order, until close(). */
