@@ -1,5 +1,6 @@
 // RxtraceError: every failure a user can act on, with a string code, the errno and syscall
 // behind it, and a hint. The CLI maps codes to exit codes (src/cli/exit-codes.ts).
+import { readFileSync } from 'node:fs';
 
 export interface RxtraceErrorInit {
   errno?: number;
@@ -72,6 +73,11 @@ export function fromNativeError(
       details: { ...init.details, filter },
     });
   }
+  if (n.syscall === 'mmap') {
+    // Before the EACCES/EPERM branch: mmap's EPERM is perf's locked-memory limit, not a
+    // missing privilege to trace.
+    return mmapError(n, code, init);
+  }
   if (code === 'EACCES' || code === 'EPERM') {
     return new RxtraceError(code, `${n.syscall ?? 'perf_event_open'} on ${ev ?? 'a tracepoint'} was denied: tracing tracepoints needs root or CAP_PERFMON`, {
       ...init,
@@ -84,17 +90,87 @@ export function fromNativeError(
       hint: 'raise the limit (ulimit -n 4096) or trace fewer events',
     });
   }
+  if ((code === 'EINVAL' || code === 'ENOENT') && n.syscall === 'perf_event_open' && n.eventId !== undefined) {
+    // The tracepoint pmu answers EINVAL for an id no event of this kernel has: the id came
+    // from another kernel's tracefs (a copied tree, a stale RXTRACE_TRACEFS).
+    const name = ctx.eventName(n.eventId);
+    return new RxtraceError('ENOTRACEPOINT', `tracepoint ${name ? `${name} (id ${n.eventId})` : `id ${n.eventId}`} is not known to this kernel`, {
+      ...init,
+      hint: 'stale RXTRACE_TRACEFS? ids must be read from this kernel\'s tracefs, e.g. /sys/kernel/tracing',
+      details: { ...init.details, id: n.eventId },
+    });
+  }
   if (code === 'ENOENT' || code === 'ENODEV') {
     return new RxtraceError('EUNKNOWNEVENT', `the kernel does not know ${ev ?? 'that tracepoint'} (${n.message})`, {
       ...init,
-      hint: 'the tracepoint id is stale or the kernel lacks it; run rxtrace doctor',
+      hint: 'the tracepoint id is stale or the kernel lacks it; ls /sys/kernel/tracing/events/<subsystem> lists what it has',
     });
   }
-  if (code === 'ENOMEM' || (n.syscall === 'mmap' && code === 'EPERM')) {
-    return new RxtraceError(code, `cannot map the perf ring buffers: ${n.message}`, {
+  if (code === 'ENOMEM') {
+    return new RxtraceError(code, `out of memory opening perf events: ${n.message}`, {
       ...init,
-      hint: 'use a smaller ring (--ring-pages), or raise kernel.perf_event_mlock_kb',
+      hint: 'trace fewer events or CPUs',
+    });
+  }
+  if (code.startsWith('ERR_') && code !== 'ERR_INVALID_STATE') {
+    // The addon checks its options as Node's own APIs do (ERR_INVALID_ARG_TYPE,
+    // ERR_OUT_OF_RANGE, ERR_INVALID_ARG_VALUE): a value no tracer can take.
+    return new RxtraceError('EINVAL', `invalid tracer option: ${n.message}`, {
+      ...init,
+      hint: 'see the TracerOptions documentation for each option\'s range',
+      details: { ...init.details, nativeCode: code },
     });
   }
   return new RxtraceError(code, n.message ?? String(e), init);
+}
+
+/** The soft RLIMIT_MEMLOCK from /proc/self/limits, in bytes, or 'unlimited'. */
+function memlockLimit(limits = '/proc/self/limits'): number | 'unlimited' | undefined {
+  try {
+    const m = /^Max locked memory\s+(\S+)/m.exec(readFileSync(limits, 'utf8'));
+    if (!m) return undefined;
+    return m[1] === 'unlimited' ? 'unlimited' : Number(m[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+function perfMlockKb(file = '/proc/sys/kernel/perf_event_mlock_kb'): number | undefined {
+  try {
+    const v = Number(readFileSync(file, 'utf8').trim());
+    return Number.isFinite(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function size(bytes: number): string {
+  return bytes >= 1 << 20 ? `${+(bytes / (1 << 20)).toFixed(1)} MiB` : `${Math.round(bytes / 1024)} KiB`;
+}
+
+/**
+ * A failed ring mmap. EPERM: the ring would lock more memory than this user may without
+ * CAP_IPC_LOCK, kernel.perf_event_mlock_kb (per CPU) plus RLIMIT_MEMLOCK (kernel/events/core.c,
+ * perf_mmap). Anything else (ENOMEM): the kernel could not allocate the ring.
+ */
+function mmapError(n: NativeErrorShape, code: string, init: RxtraceErrorInit): RxtraceError {
+  const bytes = /(\d+) bytes/.exec(n.message ?? '')?.[1];
+  if (code === 'EPERM') {
+    const ring = bytes ? `a ${size(Number(bytes))} perf ring` : 'a perf ring';
+    const mlock = perfMlockKb();
+    const ulimit = memlockLimit();
+    const limit = [
+      mlock !== undefined ? `kernel.perf_event_mlock_kb ${mlock} KiB per CPU` : 'kernel.perf_event_mlock_kb per CPU',
+      ulimit === undefined ? 'ulimit -l' : `ulimit -l ${ulimit === 'unlimited' ? 'unlimited' : size(ulimit)}`,
+    ].join(' + ');
+    return new RxtraceError('EMEMLOCK', `cannot lock ${ring}${n.cpu !== undefined ? ` for cpu ${n.cpu}` : ''} in memory: the rings would exceed the locked-memory limit of ${limit}, and this process lacks CAP_IPC_LOCK`, {
+      ...init,
+      hint: 'use a smaller ring with --ring-pages 64, raise ulimit -l or kernel.perf_event_mlock_kb, or grant CAP_IPC_LOCK',
+      details: { ...init.details, ringBytes: bytes ? Number(bytes) : undefined, perfEventMlockKb: mlock, memlock: ulimit },
+    });
+  }
+  return new RxtraceError(code, `cannot map the perf ring buffers: ${n.message}`, {
+    ...init,
+    hint: 'use a smaller ring (--ring-pages), or raise kernel.perf_event_mlock_kb',
+  });
 }

@@ -345,6 +345,12 @@ export async function openTracer(options: TracerOptions = {}): Promise<RxTracer>
   if (!Number.isInteger(ringPages) || ringPages < 1 || (ringPages & (ringPages - 1)) !== 0) {
     throw new RxtraceError('EINVAL', `ring size ${ringPages} pages is not a power of two`, { hint: 'use e.g. 64, 512 or 2048 pages' });
   }
+  // The addon refuses more than 2^20 pages (4 GiB per CPU with 4 KiB pages); say it in our words.
+  if (ringPages > 2 ** 20) {
+    throw new RxtraceError('EINVAL', `ring size ${ringPages} pages is above the limit of ${2 ** 20} pages per CPU`, {
+      hint: 'use a smaller --ring-pages, e.g. 64, 512 or 2048 pages',
+    });
+  }
   const decoder = new BatchDecoder(
     plan.events.map((e) => e.compiled),
     new WallClock(native.clockOffsetNs()),

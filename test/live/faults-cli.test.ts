@@ -72,10 +72,10 @@ describeLive('fault matrix: command line and output', () => {
       expect(msg).toMatch(/power of two/);
     });
 
-    // KNOWN BUG B2 (docs/faults.md): this test shows the bug and is expected to fail until it is fixed.
-    it.fails('--ring-pages beyond what the addon accepts (2^21 pages): exit 2 with a line about --ring-pages', async () => {
+    it('--ring-pages beyond what the addon accepts (2^21 pages): exit 2 with a line about --ring-pages', async () => {
       const msg = expectCleanError(await runCli(['trace', '--ring-pages', String(2 ** 21), '-d', '1']), EXIT.USAGE);
-      expect(msg).toMatch(/ring/i);
+      expect(msg).toMatch(/ring size 2097152 pages is above the limit of 1048576/);
+      expect(msg, 'names the option').toMatch(/--ring-pages/);
       expect(msg, 'names the option, not the addon\'s internals').not.toMatch(/options\.ringPages/);
     });
   });

@@ -159,8 +159,7 @@ describeLive('fault matrix: OS resources and a changing system', () => {
       expect(msg).toMatch(/--ring-pages/);
     });
 
-    // KNOWN BUG B9 (docs/faults.md): this test shows the bug and is expected to fail until it is fixed.
-    it.fails('rings beyond the locked-memory limit (no CAP_IPC_LOCK, ulimit -l 64): exit 71, one line about the ring size, not about CAP_PERFMON', async () => {
+    it('rings beyond the locked-memory limit (no CAP_IPC_LOCK, ulimit -l 64): exit 71, one line about the ring size, not about CAP_PERFMON', async () => {
       const port = await freePort();
       const r = await runShell(
         `${withoutCaps('ipc_lock').map(shellQuote).join(' ')} -c ${shellQuote(`ulimit -l 64; exec ${cliCommand(['trace', '--port', String(port), '--ring-pages', '4096', '-d', '1'])}`)}`,
