@@ -88,12 +88,16 @@ export async function buildPlan(opts: PlanOptions): Promise<EventPlan> {
       if (schema.id !== files.id) schema = { ...schema, id: files.id };
       schemas.push(schema);
     }
-    if (missing.length) notice(`this kernel lacks ${missing.join(', ')}; tracing the others`);
     if (schemas.length === 0) {
-      throw new RxtraceError('EUNKNOWNEVENT', `none of the requested tracepoints exist on this kernel: ${requested.join(', ')}`, {
-        hint: 'check the kernel version (udp_fail_queue_rcv_skb needs 3.x+, rx_sk in kfree_skb 6.11+) and rxtrace doctor',
+      // Only defaults can be missing without a throw above, so the user named no event that
+      // exists: tracing is unavailable here (69), not a usage error, and there are no "others".
+      throw new RxtraceError('ENOTRACEPOINT', `this kernel has none of rxtrace's default tracepoints: ${root}/events lacks ${missing.join(', ')}`, {
+        path: `${root}/events`,
+        hint: `name tracepoints it has with -e; ls ${root}/events/* lists them`,
+        details: { missing },
       });
     }
+    if (missing.length) notice(`this kernel lacks ${missing.join(', ')}; tracing the others`);
     return planFilters(schemas, opts, missing, notice);
   });
 }

@@ -40,6 +40,24 @@ function tracefsMounted(procMounts = '/proc/mounts'): boolean {
   }
 }
 
+/**
+ * Why mount(8) failed, in one line: its first stderr line ("mount: /sys/kernel/tracing:
+ * permission denied."), without the "dmesg(1) may have more information" line that follows,
+ * or the spawn error when there is no mount(8) at all.
+ */
+export function mountFailure(e: unknown): string {
+  const first = (e as { stderr?: Buffer | string }).stderr
+    ?.toString()
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => l.length > 0);
+  if (first) return first.replace(/\.$/, '');
+  const { code, status, signal } = e as { code?: unknown; status?: unknown; signal?: unknown };
+  if (typeof code === 'string') return `mount(8) could not be run: ${code}`;
+  if (typeof signal === 'string') return `mount(8) was killed by ${signal}`;
+  return `mount(8) exited with status ${typeof status === 'number' ? status : 'unknown'}`;
+}
+
 /** /proc/mounts escapes spaces and tabs as octal. */
 function unescapeMount(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
@@ -79,11 +97,10 @@ export async function withTracefs<T>(opts: TracefsOptions, fn: (root: string) =>
   try {
     execFileSync('mount', ['-t', 'tracefs', 'nodev', MOUNT_POINT], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
-    const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim();
-    throw new RxtraceError('ENOTRACEFS', `tracefs is not mounted and mounting it at ${MOUNT_POINT} failed${stderr ? `: ${stderr}` : ''}`, {
+    throw new RxtraceError('ENOTRACEFS', `tracefs is not mounted and mounting it at ${MOUNT_POINT} failed: ${mountFailure(e)}`, {
       syscall: 'mount',
       path: MOUNT_POINT,
-      hint: 'check that the kernel has CONFIG_TRACING and that /sys is writable here (containers often mount it read-only)',
+      hint: `mounting needs CAP_SYS_ADMIN, which containers usually drop, and a writable /sys, which containers often mount read-only; give the container CAP_SYS_ADMIN, or bind-mount the host's ${MOUNT_POINT} into it`,
       cause: e,
     });
   }

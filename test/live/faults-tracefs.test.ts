@@ -5,6 +5,7 @@
 // Mount games happen only in private mount namespaces (unshare --mount --propagation private):
 // the host's mount table is checked unchanged at the end. Fixture trees are copied from this
 // kernel's tracefs into temp dirs (the ids must be real: perf_event_open takes them).
+import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.js';
@@ -128,8 +129,7 @@ describeLive('fault matrix: tracefs, privileges and the security rules', () => {
       expect(r.stderr).not.toMatch(/^\s+at /m);
     });
 
-    // KNOWN BUG B4 (docs/faults.md): this test shows the bug and is expected to fail until it is fixed.
-    it.fails('not mountable (root without CAP_SYS_ADMIN, as in a container): exit 69, one line saying the mount failed and why', async () => {
+    it('not mountable (root without CAP_SYS_ADMIN, as in a container): exit 69, one line saying the mount failed and why', async () => {
       const r = nsResult(
         await inMountNs(
           `${UNMOUNT_TRACEFS}
@@ -142,8 +142,7 @@ describeLive('fault matrix: tracefs, privileges and the security rules', () => {
       expect(msg).toMatch(/permission denied/i);
     });
 
-    // KNOWN BUG B4 (docs/faults.md): this test shows the bug and is expected to fail until it is fixed.
-    it.fails('not mountable (no mount point: /sys/kernel hidden under an empty tmpfs): exit 69, one line', async () => {
+    it('not mountable (no mount point: /sys/kernel hidden under an empty tmpfs): exit 69, one line', async () => {
       const r = nsResult(
         await inMountNs(
           `${UNMOUNT_TRACEFS}
@@ -184,8 +183,7 @@ describeLive('fault matrix: tracefs, privileges and the security rules', () => {
       expect(Number(SUMMARY.exec(r.stderr)?.[1])).toBe(delta);
     });
 
-    // KNOWN BUG B5 (docs/faults.md): this test shows the bug and is expected to fail until it is fixed.
-    it.fails('every default tracepoint missing: exit 69 (tracing unavailable), naming them', async () => {
+    it('every default tracepoint missing: exit 69 (tracing unavailable), naming them', async () => {
       const root = tree(['skb/kfree_skb']);
       const r = await runCli(['trace', '-d', '1'], { env: { ...process.env, RXTRACE_TRACEFS: root } });
       const msg = expectCleanError(r, EXIT.UNAVAILABLE, { notices: 1 });
@@ -221,23 +219,26 @@ describeLive('fault matrix: tracefs, privileges and the security rules', () => {
       });
     }
 
-    it('an id file that is not a number: exit 69, one line naming the file', async () => {
-      const root = tree(DEFAULT_ONLY);
-      writeFileSync(`${root}/events/udp/udp_fail_queue_rcv_skb/id`, 'abc\n');
-      const r = await runCli(['trace', '-d', '1'], { env: { ...process.env, RXTRACE_TRACEFS: root } });
-      const msg = expectCleanError(r, EXIT.UNAVAILABLE);
-      expect(msg).toMatch(/udp_fail_queue_rcv_skb/);
-      expect(msg).toMatch(/\bid\b/);
+    it('an id file that is not a number, or above 65535 (samples carry the id as a u16): exit 69, one line naming the file', async () => {
+      for (const id of ['abc', '999999']) {
+        const root = tree(DEFAULT_ONLY);
+        writeFileSync(`${root}/events/udp/udp_fail_queue_rcv_skb/id`, `${id}\n`);
+        const r = await runCli(['trace', '-d', '1'], { env: { ...process.env, RXTRACE_TRACEFS: root } });
+        const msg = expectCleanError(r, EXIT.UNAVAILABLE);
+        expect(msg, id).toMatch(/udp_fail_queue_rcv_skb\/id is not a tracepoint id/);
+      }
     });
 
-    // KNOWN BUG B7 (docs/faults.md): this test shows the bug and is expected to fail until it is fixed.
-    it.fails('an id this kernel does not know (stale tracefs copy): exit 69, one line naming the event, with a hint', async () => {
+    it('an id this kernel does not know (stale tracefs copy): exit 69, one line naming the event, with a hint', async () => {
+      // A well-formed id (0-65535) that no event of this kernel has: perf_event_open refuses it.
+      // (An id above 65535 never gets that far: the case above.)
+      const id = unusedTracepointId();
       const root = tree(DEFAULT_ONLY);
-      writeFileSync(`${root}/events/udp/udp_fail_queue_rcv_skb/id`, '999999\n');
+      writeFileSync(`${root}/events/udp/udp_fail_queue_rcv_skb/id`, `${id}\n`);
       const r = await runCli(['trace', '-d', '1'], { env: { ...process.env, RXTRACE_TRACEFS: root } });
       const msg = expectCleanError(r, EXIT.UNAVAILABLE);
-      expect(msg).toMatch(/udp:udp_fail_queue_rcv_skb/);
-      expect(msg).toMatch(/\(.+\)$/); // the hint
+      expect(msg).toContain(`tracepoint udp:udp_fail_queue_rcv_skb (id ${id}) is not known to this kernel`);
+      expect(msg).toMatch(/\(.*RXTRACE_TRACEFS.*\)$/); // the hint
     });
   });
 
@@ -292,3 +293,13 @@ describeLive('fault matrix: tracefs, privileges and the security rules', () => {
 });
 
 const DEFAULT_ONLY = ['udp/udp_fail_queue_rcv_skb', 'sock/sock_rcvqueue_full', 'sock/sock_exceed_buf_limit'];
+
+/** The highest id in 0-65535 that no event of this kernel has (tracefs read in a private mount namespace). */
+function unusedTracepointId(): number {
+  const T = '/sys/kernel/tracing';
+  const ids = execFileSync('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', `[ -d ${T}/events ] || mount -t tracefs nodev ${T}; cat ${T}/events/*/*/id`], { encoding: 'utf8' });
+  const used = new Set(ids.split('\n').filter(Boolean).map(Number));
+  if (used.size < 100) throw new Error(`only ${used.size} tracepoint ids found under ${T}/events`);
+  for (let id = 0xffff; id > 0; id--) if (!used.has(id)) return id;
+  throw new Error('every tracepoint id is in use');
+}

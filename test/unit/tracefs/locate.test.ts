@@ -1,0 +1,17 @@
+// mountFailure (src/tracefs/locate.ts): the one line rxtrace quotes when mount(8) fails (B4).
+import { describe, expect, it } from 'vitest';
+import { mountFailure } from '../../../src/tracefs/locate.js';
+
+describe('mountFailure', () => {
+  it('keeps only mount(8)\'s first line, without the "dmesg(1)" line that follows', () => {
+    const stderr = Buffer.from('mount: /sys/kernel/tracing: permission denied.\n       dmesg(1) may have more information after failed mount system call.\n');
+    expect(mountFailure(Object.assign(new Error('Command failed'), { status: 32, stderr }))).toBe('mount: /sys/kernel/tracing: permission denied');
+    expect(mountFailure({ status: 32, stderr: '\n  mount: /sys/kernel/tracing: mount point does not exist.\n' })).toBe('mount: /sys/kernel/tracing: mount point does not exist');
+  });
+
+  it('says what happened when mount(8) printed nothing', () => {
+    expect(mountFailure(Object.assign(new Error('spawnSync mount ENOENT'), { code: 'ENOENT' }))).toBe('mount(8) could not be run: ENOENT');
+    expect(mountFailure({ status: null, signal: 'SIGKILL', stderr: Buffer.alloc(0) })).toBe('mount(8) was killed by SIGKILL');
+    expect(mountFailure({ status: 1, stderr: Buffer.alloc(0) })).toBe('mount(8) exited with status 1');
+  });
+});
