@@ -86,6 +86,30 @@ SessionOptions ParseOptions(Napi::Env env, const Napi::Value& value) {
     } else if (!filter.IsUndefined() && !filter.IsNull()) {
       throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", where + ".filter must be a string");
     }
+    const Napi::Value agg = eo.Get("aggregateKey");
+    if (agg.IsArray()) {
+      // [[offset, length], …] into the raw data: the bytes that make two samples the same.
+      const Napi::Array ranges = agg.As<Napi::Array>();
+      spec.aggregate = true;
+      for (uint32_t r = 0; r < ranges.Length(); ++r) {
+        const Napi::Value pair = ranges.Get(r);
+        const std::string at = where + ".aggregateKey[" + std::to_string(r) + "]";
+        if (!pair.IsArray() || pair.As<Napi::Array>().Length() != 2) {
+          throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", at + " must be [offset, length]");
+        }
+        const Napi::Array pa = pair.As<Napi::Array>();
+        const Napi::Value a = pa.Get(uint32_t{0});
+        const Napi::Value b = pa.Get(uint32_t{1});
+        const double off = a.IsNumber() ? a.As<Napi::Number>().DoubleValue() : -1;
+        const double len = b.IsNumber() ? b.As<Napi::Number>().DoubleValue() : -1;
+        if (!(off >= 0 && off <= 0xffff && std::floor(off) == off && len >= 1 && len <= 0xffff && std::floor(len) == len)) {
+          throw CodedRangeError(env, "ERR_OUT_OF_RANGE", at + " must hold integers in [0, 65535]");
+        }
+        spec.aggregateKey.emplace_back(static_cast<uint16_t>(off), static_cast<uint16_t>(len));
+      }
+    } else if (!agg.IsUndefined() && !agg.IsNull()) {
+      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", where + ".aggregateKey must be an array");
+    }
     opts.events.push_back(std::move(spec));
   }
 
@@ -368,6 +392,7 @@ Napi::Value JsPerfSession::GetStats(const Napi::CallbackInfo& info) {
   out.Set("batches", Napi::Number::New(env, static_cast<double>(s.batches)));
   out.Set("bytes", Napi::Number::New(env, static_cast<double>(s.bytes)));
   out.Set("stalls", Napi::Number::New(env, static_cast<double>(s.stalls)));
+  out.Set("aggregated", Napi::Number::New(env, static_cast<double>(s.aggregated)));
   return out;
 }
 

@@ -19,6 +19,8 @@
 #include <cstring>
 #include <ctime>
 #include <new>
+#include <string>
+#include <unordered_map>
 
 #include "errors.h"
 
@@ -34,6 +36,15 @@ constexpr size_t kPrefixBytes = 8;
 constexpr size_t kMaxRecordBytes = kPrefixBytes + 0xffff;
 // PERF_FORMAT_LOST (Linux 6.0), spelled out: older uapi headers lack it.
 constexpr uint64_t kPerfFormatLost = 1U << 4;
+// A record type of our own (perf's types are small numbers): `count` identical samples of one
+// drain, as { header; u64 count; u64 lastTime; [u32 cpu][u32 0] first sample verbatim }.
+constexpr uint32_t kRecordAggregate = 0x10001;
+// Sample layout (TID|TIME|CPU|RAW), from the record start: time at +16, raw_size at +32, raw at +36.
+constexpr size_t kSampleTimeOff = 16;
+constexpr size_t kSampleRawSizeOff = 32;
+constexpr size_t kSampleRawOff = 36;
+// Distinct aggregates one drain of one ring may hold before it stops to deliver them.
+constexpr size_t kMaxAggregates = 4096;
 // How often a stalled reader retries a full JS queue. The rings keep filling meanwhile;
 // retrying soon keeps a brief JS hiccup from turning into kernel-side loss.
 constexpr int kStallRetryMs = 1;
@@ -99,6 +110,15 @@ uint8_t* Batch::Extend(size_t n) {
   return p;
 }
 
+bool Batch::Reserve(size_t n) {
+  if (n <= capacity_) return true;
+  void* p = std::realloc(data_, n);
+  if (p == nullptr) return false;
+  data_ = static_cast<uint8_t*>(p);
+  capacity_ = n;
+  return true;
+}
+
 uint8_t* Batch::Release() {
   uint8_t* p = data_;
   data_ = nullptr;
@@ -111,6 +131,7 @@ PerfSession::PerfSession(SessionOptions options)
     : options_(std::move(options)),
       pageSize_(static_cast<size_t>(sysconf(_SC_PAGESIZE))),
       lost_(std::make_unique<std::atomic<uint64_t>[]>(options_.cpus.size())) {
+  for (const EventSpec& ev : options_.events) anyAggregate_ = anyAggregate_ || ev.aggregate;
   // Any throw below unwinds the members: every fd opened so far closes, every ring unmaps.
   wake_ = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake_) throw SysError(errno, "eventfd");
@@ -254,6 +275,7 @@ StatsSnapshot PerfSession::Stats() const {
   s.bytes = bytes_.load(std::memory_order_relaxed);
   s.stalls = stalls_.load(std::memory_order_relaxed);
   s.otherRecords = other_.load(std::memory_order_relaxed);
+  s.aggregated = aggregated_.load(std::memory_order_relaxed);
   s.lostPerCpu.resize(options_.cpus.size());
   for (size_t i = 0; i < s.lostPerCpu.size(); ++i) {
     s.lostPerCpu[i] = lost_[i].load(std::memory_order_relaxed);
@@ -261,15 +283,41 @@ StatsSnapshot PerfSession::Stats() const {
   return s;
 }
 
+const EventSpec* PerfSession::AggregateSpec(uint16_t commonType) const {
+  for (const EventSpec& ev : options_.events) {
+    if (ev.id == commonType) return ev.aggregate ? &ev : nullptr;
+  }
+  return nullptr;
+}
+
+namespace {
+
+/** One aggregate of a drain: how many samples, the last one's time, the first one verbatim. */
+struct Aggregate {
+  uint64_t count;
+  uint64_t lastTime;
+  std::vector<uint8_t> first;
+};
+
+}  // namespace
+
 bool PerfSession::DrainRing(Ring& ring, Batch& batch, size_t budget) {
   // Acquire pairs with the kernel's barrier before it publishes data_head: every record
   // below head is completely written. Only this thread writes data_tail.
   const uint64_t head = __atomic_load_n(&ring.meta->data_head, __ATOMIC_ACQUIRE);
   uint64_t tail = __atomic_load_n(&ring.meta->data_tail, __ATOMIC_RELAXED);
   const uint64_t mask = ring.dataSize - 1;
-  uint64_t used = 0, samples = 0, lost = 0, other = 0;
+  uint64_t used = 0, samples = 0, lost = 0, other = 0, aggregated = 0;
 
-  while (tail < head && used < budget && batch.size() < options_.batchBytes) {
+  // Aggregation state lives for one drain of one ring: the records go out with this batch, so
+  // nothing is held back between passes, and `cpu` stays the ring's.
+  std::vector<Aggregate> aggs;
+  std::unordered_map<std::string, size_t> aggIndex;
+  std::string key;
+  size_t aggBytes = 0;  // what the aggregates will take in the batch
+  std::vector<uint8_t> scratch;
+
+  while (tail < head && used < budget && batch.size() + aggBytes < options_.batchBytes) {
     const uint64_t off = tail & mask;
     perf_event_header hdr;
     // Records are 8-byte aligned, so the 8-byte header never wraps.
@@ -279,6 +327,51 @@ bool PerfSession::DrainRing(Ring& ring, Batch& batch, size_t budget) {
       ++other;
       tail = head;
       break;
+    }
+    if (anyAggregate_ && hdr.type == PERF_RECORD_SAMPLE && hdr.size >= kSampleRawOff + 2 &&
+        size_t{hdr.size} + 32 <= 0xffff) {
+      // The record in one piece: in place, or copied out when it wraps past the ring's end.
+      const uint8_t* rec = ring.data + off;
+      if (off + hdr.size > ring.dataSize) {
+        scratch.resize(hdr.size);
+        const uint64_t first = ring.dataSize - off;
+        std::memcpy(scratch.data(), ring.data + off, first);
+        std::memcpy(scratch.data() + first, ring.data, hdr.size - first);
+        rec = scratch.data();
+      }
+      uint32_t rawSize;
+      uint16_t commonType;
+      std::memcpy(&rawSize, rec + kSampleRawSizeOff, sizeof rawSize);
+      std::memcpy(&commonType, rec + kSampleRawOff, sizeof commonType);
+      const EventSpec* spec = rawSize >= 2 && kSampleRawOff + rawSize <= hdr.size ? AggregateSpec(commonType) : nullptr;
+      if (spec != nullptr) {
+        const uint8_t* raw = rec + kSampleRawOff;
+        key.assign(reinterpret_cast<const char*>(&commonType), sizeof commonType);
+        key.append(reinterpret_cast<const char*>(&rawSize), sizeof rawSize);
+        for (const auto& [at, len] : spec->aggregateKey) {
+          // A range past the end of this sample's raw data keys on what is there (rawSize is in the key).
+          if (at >= rawSize) continue;
+          key.append(reinterpret_cast<const char*>(raw + at), std::min<size_t>(len, rawSize - at));
+        }
+        uint64_t time;
+        std::memcpy(&time, rec + kSampleTimeOff, sizeof time);
+        auto it = aggIndex.find(key);
+        if (it != aggIndex.end()) {
+          Aggregate& a = aggs[it->second];
+          ++a.count;
+          a.lastTime = std::max(a.lastTime, time);
+        } else {
+          if (aggs.size() >= kMaxAggregates) break;  // deliver these first; the ring keeps the rest
+          aggIndex.emplace(key, aggs.size());
+          aggs.push_back(Aggregate{1, time, std::vector<uint8_t>(rec, rec + hdr.size)});
+          aggBytes += kPrefixBytes + 32 + hdr.size;
+        }
+        ++samples;
+        ++aggregated;
+        tail += hdr.size;
+        used += hdr.size;
+        continue;
+      }
     }
     if (hdr.type == PERF_RECORD_SAMPLE || hdr.type == PERF_RECORD_LOST) {
       uint8_t* dst = batch.Extend(kPrefixBytes + hdr.size);
@@ -305,6 +398,22 @@ bool PerfSession::DrainRing(Ring& ring, Batch& batch, size_t budget) {
 
   // Release: our reads of the records happen before the kernel may overwrite them.
   __atomic_store_n(&ring.meta->data_tail, tail, __ATOMIC_RELEASE);
+  // The loop kept size + aggBytes below batchBytes and each aggregate within one record's
+  // size, so they fit in the capacity (batchBytes + one record); Reserve is belt and braces.
+  if (!aggs.empty() && batch.Reserve(batch.size() + aggBytes)) {
+    const uint32_t prefix[2] = {static_cast<uint32_t>(ring.cpu), 0};
+    for (const Aggregate& a : aggs) {
+      uint8_t* dst = batch.Extend(kPrefixBytes + 32 + a.first.size());
+      const perf_event_header h{kRecordAggregate, 0, static_cast<uint16_t>(32 + a.first.size())};
+      std::memcpy(dst, prefix, sizeof prefix);
+      std::memcpy(dst + kPrefixBytes, &h, sizeof h);
+      std::memcpy(dst + kPrefixBytes + 8, &a.count, sizeof a.count);
+      std::memcpy(dst + kPrefixBytes + 16, &a.lastTime, sizeof a.lastTime);
+      std::memcpy(dst + kPrefixBytes + 24, prefix, sizeof prefix);
+      std::memcpy(dst + kPrefixBytes + 32, a.first.data(), a.first.size());
+    }
+  }
+  if (aggregated) aggregated_.fetch_add(aggregated, std::memory_order_relaxed);
   if (samples) samples_.fetch_add(samples, std::memory_order_relaxed);
   if (lost) lost_[ring.cpuIndex].fetch_add(lost, std::memory_order_relaxed);
   if (other) other_.fetch_add(other, std::memory_order_relaxed);

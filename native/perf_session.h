@@ -57,6 +57,10 @@ class Mapping {
 struct EventSpec {
   uint64_t id = 0;     // tracefs events/<sys>/<name>/id, perf attr.config
   std::string filter;  // empty: no filter
+  // Count instead of copy: samples of this event with the same cpu and the same bytes at these
+  // (offset, length) ranges of the raw data are delivered as one aggregate record per drain.
+  bool aggregate = false;
+  std::vector<std::pair<uint16_t, uint16_t>> aggregateKey;
 };
 
 struct SessionOptions {
@@ -87,6 +91,8 @@ class Batch {
   /** Room for n more bytes at the end; the caller fills them. Capacity is checked by Drain. */
   uint8_t* Extend(size_t n);
   size_t capacity() const { return capacity_; }
+  /** Grows the capacity to at least n bytes; false (batch unchanged) without memory. */
+  bool Reserve(size_t n);
   /** Gives the buffer away (to be free()d by the new owner). */
   uint8_t* Release();
 
@@ -121,6 +127,7 @@ struct StatsSnapshot {
   uint64_t bytes = 0;
   uint64_t stalls = 0;
   uint64_t otherRecords = 0;
+  uint64_t aggregated = 0;  // samples counted into aggregate records instead of copied
   std::vector<uint64_t> lostPerCpu;  // in options.cpus order
 };
 
@@ -179,6 +186,8 @@ class PerfSession {
   void Wake();
   /** Copies whole records from one ring into batch; false once the ring is empty. */
   bool DrainRing(Ring& ring, Batch& batch, size_t budget);
+  /** The aggregation spec for a sample's tracepoint id (raw bytes 0-1), or null to copy it. */
+  const EventSpec* AggregateSpec(uint16_t commonType) const;
   /** After the final drain: appends a LOST record for loss the rings never reported. */
   void ReconcileLost(Batch& batch);
 
@@ -201,6 +210,8 @@ class PerfSession {
   std::atomic<uint64_t> bytes_{0};
   std::atomic<uint64_t> stalls_{0};
   std::atomic<uint64_t> other_{0};
+  std::atomic<uint64_t> aggregated_{0};
+  bool anyAggregate_ = false;
   std::unique_ptr<std::atomic<uint64_t>[]> lost_;
 };
 

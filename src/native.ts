@@ -10,6 +10,12 @@ export interface NativeEventSpec {
   id: number;
   /** Optional ftrace filter, applied with PERF_EVENT_IOC_SET_FILTER on every per-CPU fd. */
   filter?: string;
+  /**
+   * Count instead of copy: the reader thread delivers the samples of one drain of one ring that
+   * have the same bytes at these [offset, length] ranges of the raw data as one aggregate record
+   * (type RECORD_AGGREGATE below). [] keys on the tracepoint alone.
+   */
+  aggregateKey?: [number, number][];
 }
 
 export interface NativeSessionOptions {
@@ -36,6 +42,8 @@ export interface NativeSessionOptions {
  *   +16 u32 pid  +20 u32 tid  +24 u64 time (CLOCK_MONOTONIC ns)  +32 u32 cpu  +36 u32 res
  *   +40 u32 raw_size  +44 raw bytes (raw byte 0..1 = common_type = tracepoint id).
  * PERF_RECORD_LOST (type 2): +16 u64 id, +24 u64 lost.
+ * RECORD_AGGREGATE (type 0x10001, ours): +16 u64 count, +24 u64 time of the last sample, then at
+ *   +32 the first sample as a record of its own ([u32 cpu][u32 0] and the perf record).
  */
 export type BatchCallback = (batch: ArrayBuffer) => void;
 
@@ -48,6 +56,8 @@ export interface NativeSessionStats {
   bytes: number;
   /** Times the reader found the JS queue full and left data in the rings. */
   stalls: number;
+  /** Samples counted into aggregate records (included in `samples`). */
+  aggregated: number;
 }
 
 export interface NativePerfSession {

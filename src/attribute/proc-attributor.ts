@@ -206,7 +206,8 @@ export class ProcAttributor implements Attributor {
       const n = (needs[i] = this.need(events[i]));
       if (n.tables.length === 0) continue;
       if (n.tables !== prevTables) for (const t of (prevTables = n.tables)) tables.add(t);
-      if (events[i].monoNs > tMax) tMax = events[i].monoNs;
+      const t = events[i].lastMonoNs ?? events[i].monoNs;
+      if (t > tMax) tMax = t;
     }
     if (tables.size > 0 && this.history.coveredUntil([...tables]) < tMax) await this.read([...tables]);
 
@@ -278,8 +279,11 @@ export class ProcAttributor implements Attributor {
   private judge(ev: DropEvent, need: Need, wide = false): Verdict {
     if (need.tables.length === 0) return NONE;
     const w = this.history.window(ev.monoNs, need.tables);
+    // An aggregate spans its first to its last drop: the read before the first, the read after the last.
+    const last = ev.lastMonoNs;
+    const wAfter = last === undefined || last === ev.monoNs ? w : this.history.window(last, need.tables);
     const before = w.before;
-    const after = wide ? this.history.latestCovering(need.tables) ?? w.after : w.after;
+    const after = wide ? this.history.latestCovering(need.tables) ?? wAfter.after : wAfter.after;
     const m = need.memo;
     if (m !== undefined && m.before === before && m.after === after) return m.verdict;
     let verdict: Verdict = NONE;

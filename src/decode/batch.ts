@@ -7,6 +7,8 @@ import type { DropEvent, LostEvent } from './events.js';
 
 export const PERF_RECORD_LOST = 2;
 export const PERF_RECORD_SAMPLE = 9;
+/** The addon's own record: `count` identical samples of one drain (see src/native.ts). */
+export const RECORD_AGGREGATE = 0x10001;
 
 export interface BatchSink {
   drop(ev: DropEvent): void;
@@ -51,6 +53,8 @@ export class BatchDecoder {
       }
       if (type === PERF_RECORD_SAMPLE) {
         this.sample(dv, u8, off, recEnd, cpu, sink);
+      } else if (type === RECORD_AGGREGATE) {
+        this.aggregate(dv, u8, off, recEnd, cpu, sink);
       } else if (type === PERF_RECORD_LOST && size >= 24) {
         const lost = dv.getUint32(off + 24 + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(off + 24 + (le ? 0 : 4), le);
         this.counters.lost += lost;
@@ -59,6 +63,29 @@ export class BatchDecoder {
       off = recEnd;
     }
     if (off !== end) this.counters.malformed++;
+  }
+
+  /** One event standing for `count` samples: the first one's values, `lastMonoNs` the last one's time. */
+  private aggregate(dv: DataView, u8: Uint8Array, off: number, recEnd: number, cpu: number, sink: BatchSink): void {
+    const le = this.le;
+    const inner = off + 32;
+    if (inner + 16 > recEnd || inner + 8 + dv.getUint16(inner + 14, le) !== recEnd || dv.getUint32(inner + 8, le) !== PERF_RECORD_SAMPLE) {
+      this.counters.malformed++;
+      return;
+    }
+    const count = dv.getUint32(off + 16 + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(off + 16 + (le ? 0 : 4), le);
+    const lastMonoNs = dv.getUint32(off + 24 + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(off + 24 + (le ? 0 : 4), le);
+    const before = this.counters.samples;
+    this.sample(dv, u8, inner, recEnd, cpu, {
+      drop: (e) => {
+        e.count = count;
+        e.lastMonoNs = lastMonoNs;
+        sink.drop(e);
+      },
+      lost: sink.lost,
+    });
+    // sample() counted one; the record stands for `count`.
+    if (this.counters.samples > before) this.counters.samples += count - 1;
   }
 
   private sample(dv: DataView, u8: Uint8Array, off: number, recEnd: number, cpu: number, sink: BatchSink): void {

@@ -21,6 +21,8 @@ export abstract class DecodedDrop implements DropEvent {
   declare tid: number;
   declare event: string;
   declare monoNs: number;
+  declare count?: number;
+  declare lastMonoNs?: number;
 
   /** Wall-clock time of the sample, RFC 3339 with nanoseconds (made on first access). */
   abstract get time(): string;

@@ -45,6 +45,14 @@ export interface DropEvent {
   global?: Record<string, unknown>;
   /** Sample time on CLOCK_MONOTONIC, ns (not serialised: see render/ndjson.ts). */
   monoNs: number;
+  /**
+   * With `aggregate`: how many identical drops this event stands for (the same tracepoint, CPU
+   * and identifying fields, within one drain of the ring). `time`, `pid`, `tid` and the other
+   * fields are the first one's. Absent: one drop.
+   */
+  count?: number;
+  /** With `count`: CLOCK_MONOTONIC ns of the last of them (not serialised). */
+  lastMonoNs?: number;
 }
 
 export interface LostEvent {

@@ -16,6 +16,7 @@ const K_MATCH = utf8Bytes(',"match":"');
 const K_SOCKET = utf8Bytes('","socket":');
 const K_CANDIDATES = utf8Bytes(',"candidates":');
 const K_GLOBAL = utf8Bytes(',"global":');
+const K_COUNT = utf8Bytes(',"count":');
 const K_LOST = utf8Bytes('{"event":"lost","time":"');
 const K_LOST_N = utf8Bytes(',"lost":');
 const K_NULL = utf8Bytes('null');
@@ -65,6 +66,10 @@ export function writeDropJson(w: JsonBytes, e: DropEvent): void {
   if (e.global !== undefined) {
     w.bytes(K_GLOBAL);
     w.value(e.global);
+  }
+  if (e.count !== undefined) {
+    w.bytes(K_COUNT);
+    w.num(e.count);
   }
   w.byte(125);
 }
