@@ -3,7 +3,8 @@
 # copy of the tree (so build/ and everyone using it stay untouched), then runs live tests there
 # with libasan preloaded into node: by default test/live/native.test.ts (the addon alone) and
 # test/live/faults-library.test.ts (close twice, close mid-iteration, a worker terminated
-# mid-storm, slow consumers, failed opens, 20 open/close cycles under a storm). Needs root.
+# mid-storm, slow consumers, failed opens, 20 open/close cycles under a storm) and
+# test/live/aggregate.test.ts (the reader thread's aggregation of identical drops). Needs root.
 #
 #   bash scripts/asan.sh                          # build, test, remove the scratch tree
 #   bash scripts/asan.sh test/live/library.test.ts   # other live test files instead
@@ -61,6 +62,6 @@ npx --no-install tsc -p tsconfig.build.json || echo "asan.sh: tsc reported type 
 export LD_PRELOAD="$LIBASAN"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=0:${ASAN_OPTIONS:-}"
 TESTS=("$@")
-[[ ${#TESTS[@]} -gt 0 ]] || TESTS=(test/live/native.test.ts test/live/faults-library.test.ts)
+[[ ${#TESTS[@]} -gt 0 ]] || TESTS=(test/live/native.test.ts test/live/faults-library.test.ts test/live/aggregate.test.ts)
 echo "asan.sh: running ${TESTS[*]} with LD_PRELOAD=$LIBASAN"
 npx --no-install vitest run --project live "${TESTS[@]}"

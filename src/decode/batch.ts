@@ -75,6 +75,11 @@ export class BatchDecoder {
     }
     const count = dv.getUint32(off + 16 + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(off + 16 + (le ? 0 : 4), le);
     const lastMonoNs = dv.getUint32(off + 24 + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(off + 24 + (le ? 0 : 4), le);
+    // The reader writes counts from 1 up; anything else is not a record of ours.
+    if (count < 1 || !Number.isSafeInteger(count)) {
+      this.counters.malformed++;
+      return;
+    }
     const before = this.counters.samples;
     this.sample(dv, u8, inner, recEnd, cpu, {
       drop: (e) => {

@@ -79,3 +79,18 @@ export function udpFailRaw(opts: {
   }
   return raw;
 }
+
+/** The addon's aggregate record (RECORD_AGGREGATE, src/native.ts) around one sampleRecord() (its [cpu][0] prefix included). */
+export function aggregateRecord(cpu: number, count: number, lastTimeNs: number, sample: Uint8Array): Uint8Array {
+  const rec = new Uint8Array(8 + 24 + sample.length);
+  const dv = new DataView(rec.buffer);
+  dv.setUint32(0, cpu, true);
+  dv.setUint32(8, 0x10001, true);
+  dv.setUint16(14, 24 + sample.length, true);
+  dv.setUint32(16, count % 4294967296, true);
+  dv.setUint32(20, Math.floor(count / 4294967296), true);
+  dv.setUint32(24, lastTimeNs % 4294967296, true);
+  dv.setUint32(28, Math.floor(lastTimeNs / 4294967296), true);
+  rec.set(sample, 32);
+  return rec;
+}

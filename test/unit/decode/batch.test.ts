@@ -5,7 +5,7 @@ import { WallClock } from '../../../src/decode/clock.js';
 import { compileSchema } from '../../../src/decode/compile.js';
 import type { DropEvent, LostEvent } from '../../../src/decode/events.js';
 import { parseFormat } from '../../../src/format/parse.js';
-import { concat, lostRecord, sampleRecord, udpFailRaw } from '../../helpers/batch.js';
+import { aggregateRecord, concat, lostRecord, sampleRecord, udpFailRaw } from '../../helpers/batch.js';
 
 const fx = (p: string): string => readFileSync(new URL(`../../fixtures/format/${p}`, import.meta.url), 'utf8');
 const udp = compileSchema(parseFormat(fx('6.18/udp_fail_queue_rcv_skb.format'), 'udp'));
@@ -22,6 +22,25 @@ function run(buf: ArrayBuffer, events = [udp, full, exceed, kfree], offset = 0n)
 }
 
 describe('batch decoder', () => {
+  it('an aggregate record is one event standing for `count` drops, with the first sample\'s values', () => {
+    const raw = udpFailRaw({ id: 2282, sport: 1, dport: 5000, saddr: { family: 2, ip: [127, 0, 0, 1], port: 1 }, daddr: { family: 2, ip: [127, 0, 0, 1], port: 5000 } });
+    const sample = sampleRecord({ cpu: 1, pid: 7, timeNs: 1_000, raw });
+    const { drops, counters } = run(concat([aggregateRecord(1, 5000, 9_000, sample), sampleRecord({ cpu: 0, raw })]));
+    expect(drops).toHaveLength(2);
+    expect(drops[0]).toMatchObject({ cpu: 1, pid: 7, monoNs: 1_000, count: 5000, lastMonoNs: 9_000, fields: { dport: 5000 } });
+    expect(drops[1].count).toBeUndefined();
+    expect(counters).toMatchObject({ samples: 5001, malformed: 0 });
+  });
+
+  it('an aggregate record whose inner record does not fill it exactly is malformed, not misread', () => {
+    const raw = udpFailRaw({ id: 2282, sport: 1, dport: 5000, saddr: { family: 2, ip: [127, 0, 0, 1], port: 1 }, daddr: { family: 2, ip: [127, 0, 0, 1], port: 5000 } });
+    const rec = aggregateRecord(0, 3, 0, sampleRecord({ cpu: 0, raw }));
+    new DataView(rec.buffer).setUint16(32 + 14, 16, true); // the inner header claims a shorter record
+    const { drops, counters } = run(concat([rec]));
+    expect(drops).toHaveLength(0);
+    expect(counters.malformed).toBe(1);
+  });
+
   it('decodes an IPv4 udp_fail_queue_rcv_skb sample with addresses as addr:port', () => {
     const raw = udpFailRaw({
       id: 2282, sport: 43805, dport: 45679,

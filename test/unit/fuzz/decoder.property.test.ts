@@ -15,7 +15,7 @@ import type { DropEvent, LostEvent } from '../../../src/decode/events.js';
 import { parseFormat } from '../../../src/format/parse.js';
 import { recordToJson } from '../../../src/render/ndjson.js';
 import { recordToText } from '../../../src/render/text.js';
-import { concat, lostRecord, sampleRecord } from '../../helpers/batch.js';
+import { aggregateRecord, concat, lostRecord, sampleRecord } from '../../helpers/batch.js';
 import { check } from './fuzz-runs.js';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/format/', import.meta.url));
@@ -55,7 +55,9 @@ function assertRenders(r: DropEvent | LostEvent): void {
     expect(parsed).toEqual({ event: 'lost', time: l.time, cpu: l.cpu, lost: l.lost });
   } else {
     const d = r as DropEvent;
-    expect(parsed).toEqual({ time: d.time, cpu: d.cpu, pid: d.pid, tid: d.tid, event: d.event, fields: JSON.parse(JSON.stringify(d.fields)) });
+    const want: Record<string, unknown> = { time: d.time, cpu: d.cpu, pid: d.pid, tid: d.tid, event: d.event, fields: JSON.parse(JSON.stringify(d.fields)) };
+    if (d.count !== undefined) want.count = d.count; // an aggregate says how many drops it stands for
+    expect(parsed).toEqual(want);
     // Several fixture kernels share an event name: the keys are those of one of them, in order.
     const layouts = EVENTS.filter((e) => e.event === d.event).map((e) => e.schema.fields.filter((f) => !f.common).map((f) => f.name).join(','));
     expect(layouts).toContain(Object.keys(d.fields).join(','));
@@ -92,6 +94,12 @@ const record = fc.oneof(
   { weight: 1, arbitrary: fc.record({ cpu: fc.integer({ min: 0, max: 1023 }), lost: fc.integer({ min: 0, max: 2 ** 40 }) }).map(({ cpu, lost }) => ({ kind: 'lost' as const, ok: true, lost, bytes: lostRecord(cpu, lost) })) },
 );
 
+/** The addon's aggregate around a sample record (which may itself be too short for its schema). */
+const aggregated = fc.record({ inner: record, count: fc.integer({ min: 1, max: 2 ** 40 }), last: fc.nat() }).map(({ inner, count, last }) =>
+  inner.kind === 'sample' ? { kind: 'aggregate' as const, ok: inner.ok, count, bytes: aggregateRecord(1, count, last, inner.bytes) } : inner,
+);
+const anyRecord = fc.oneof({ weight: 3, arbitrary: record }, { weight: 1, arbitrary: aggregated });
+
 describe('sample decoder (fuzz)', () => {
   it('compiles every fixture schema', () => {
     expect(EVENTS.length).toBeGreaterThanOrEqual(8);
@@ -108,7 +116,7 @@ describe('sample decoder (fuzz)', () => {
   it('random bytes behind a valid record header (type SAMPLE or LOST, any size): never throws', () => {
     check(
       'decoder: random records',
-      fc.array(fc.tuple(fc.constantFrom(2, 9, 1, 0, 0xffffffff), fc.integer({ min: 0, max: 600 }), fc.uint8Array({ maxLength: 600 })), { maxLength: 8 }),
+      fc.array(fc.tuple(fc.constantFrom(2, 9, 1, 0, 0xffffffff, 0x10001), fc.integer({ min: 0, max: 600 }), fc.uint8Array({ maxLength: 600 })), { maxLength: 8 }),
       (recs) => {
         const parts = recs.map(([type, size, body]) => {
           const b = new Uint8Array(16 + body.length);
@@ -127,18 +135,22 @@ describe('sample decoder (fuzz)', () => {
   });
 
   it('valid batches decode exactly: one drop per sample big enough for its schema, every loss summed, the rest malformed', () => {
-    check('decoder: valid batches', fc.array(record, { maxLength: 24 }), (recs) => {
+    check('decoder: valid batches', fc.array(anyRecord, { maxLength: 24 }), (recs) => {
       const { drops, lost, counters } = decode(concat(recs.map((r) => r.bytes)));
-      const samples = recs.filter((r) => r.kind === 'sample');
+      const samples = recs.filter((r) => r.kind === 'sample' || r.kind === 'aggregate');
       expect(drops.length).toBe(samples.filter((r) => r.ok).length);
       expect(counters.malformed).toBe(samples.filter((r) => !r.ok).length);
+      // An aggregate stands for its count, a sample for one.
+      const want = samples.filter((r) => r.ok).reduce((a, r) => a + (r.kind === 'aggregate' ? r.count : 1), 0);
+      expect(drops.reduce((a, d) => a + (d.count ?? 1), 0)).toBe(want);
+      expect(counters.samples).toBe(want);
       expect(lost.reduce((a, l) => a + l.lost, 0)).toBe(recs.reduce((a, r) => a + (r.kind === 'lost' ? r.lost : 0), 0));
       for (const r of [...drops, ...lost]) assertRenders(r);
     });
   });
 
   it('valid batches truncated at any byte: never throws; the records before the cut decode, nothing after', () => {
-    check('decoder: truncated batches', fc.tuple(fc.array(record, { minLength: 1, maxLength: 12 }), fc.nat()), ([recs, cutAt]) => {
+    check('decoder: truncated batches', fc.tuple(fc.array(anyRecord, { minLength: 1, maxLength: 12 }), fc.nat()), ([recs, cutAt]) => {
       const whole = new Uint8Array(concat(recs.map((r) => r.bytes)));
       const cut = cutAt % (whole.length + 1);
       const { drops, lost, counters } = decode(whole.slice(0, cut).buffer);
@@ -151,7 +163,7 @@ describe('sample decoder (fuzz)', () => {
         if (end + r.bytes.length > cut) break;
         end += r.bytes.length;
         complete++;
-        if (r.kind === 'sample' && r.ok) completeOkSamples++;
+        if ((r.kind === 'sample' || r.kind === 'aggregate') && r.ok) completeOkSamples++;
       }
       expect(drops.length).toBe(completeOkSamples);
       expect(lost.length).toBe(recs.slice(0, complete).filter((r) => r.kind === 'lost').length);
@@ -163,7 +175,7 @@ describe('sample decoder (fuzz)', () => {
   it('valid batches with flipped bytes: never throws, whatever decodes renders', () => {
     check(
       'decoder: flipped bytes',
-      fc.tuple(fc.array(record, { minLength: 1, maxLength: 12 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 16 })),
+      fc.tuple(fc.array(anyRecord, { minLength: 1, maxLength: 12 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 16 })),
       ([recs, flips]) => {
         const b = new Uint8Array(concat(recs.map((r) => r.bytes)));
         for (const [at, v] of flips) b[at % b.length] = v;
