@@ -2,6 +2,7 @@
 // errors into a clear line and an exit code.
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
+import { registerDoctor } from './doctor.js';
 import { EXIT, reportError } from './exit-codes.js';
 import { outputFailed } from './output.js';
 import { registerServe } from './serve.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerStats(program);
   registerTop(program);
+  registerDoctor(program);
   return program;
 }
 

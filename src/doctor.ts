@@ -1,0 +1,984 @@
+// `rxtrace doctor` as a library: what works on this machine, and why not. Every check reads or
+// tries something real: tracefs (mounted here? if not, mounted for the checks and unmounted again,
+// as the tracer does), each tracepoint's format file through the same parser and compiler the
+// tracer uses, a short perf session on one CPU, the locked-memory limit against the default rings,
+// kptr_restrict and the `pointer` column, /proc/PID/fd of every process, and every /proc table
+// the tracer and `stats` read. Nothing is changed: no sysctl is written, and the only mount is
+// the temporary tracefs one, reported through `notice` and undone before runDoctor() returns.
+import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { parseCpuList } from './cpus.js';
+import { compileSchema } from './decode/compile.js';
+import { fromNativeError, RxtraceError } from './errors.js';
+import { portField } from './filter.js';
+import { parseFormat } from './format/parse.js';
+import { FormatParseError, payloadFields, type EventSchema } from './format/schema.js';
+import { loadNative, type NativeAddon } from './native.js';
+import { DEFAULT_EVENTS } from './plan.js';
+import { ProcParseError } from './procnet/errors.js';
+import { parseNetDev } from './procnet/netdev.js';
+import { scanSocketOwners } from './procnet/owners.js';
+import { parseSnmp, parseSnmp6 } from './procnet/snmp.js';
+import { parseSocketTable, SOCKET_TABLES, type SocketRow, type SocketTable } from './procnet/sockets.js';
+import { getPageSize, parseMemLimits, parseSockstat } from './procnet/sockstat.js';
+import { parseSoftnetStat } from './procnet/softnet.js';
+import { readAllDeviceStatsSync } from './procnet/sysfs-stats.js';
+import { openTracer } from './tracer.js';
+import { listEvents, readEventFiles } from './tracefs/events.js';
+import { findTracefs, withTracefs, type TracefsOptions } from './tracefs/locate.js';
+
+export type DoctorStatus = 'ok' | 'warn' | 'fail' | 'info';
+
+export interface DoctorCheck {
+  /** What was checked: `tracefs`, `tracepoint udp:udp_fail_queue_rcv_skb`, `perf_event_open`, `/proc/net/udp`… */
+  check: string;
+  /** ok: works; warn: works with less (say what); fail: rxtrace cannot do this here; info: a fact, or not checked. */
+  status: DoctorStatus;
+  /** What was found. */
+  detail: string;
+  /** For warn and fail (and some info): what to do about it. */
+  hint?: string;
+  /** For fail: the RxtraceError code behind it (EACCES, ENOTRACEFS, EMEMLOCK…); the CLI's exit code follows it. */
+  code?: string;
+  /** Machine-readable facts behind `detail`. */
+  data?: Record<string, unknown>;
+}
+
+export interface DoctorOptions {
+  /** Where tracefs is, and whether it may be mounted for the checks (default: as the tracer does). */
+  tracefs?: TracefsOptions;
+  /** Where notices go (the temporary tracefs mount); default stderr, as the tracer's. */
+  notice?: (message: string) => void;
+  /** Open a short perf session to test permissions (default true). */
+  perf?: boolean;
+}
+
+/** The tracepoints doctor looks at: the tracer's defaults, and kfree_skb (drop reasons, rx_sk). */
+export const DOCTOR_EVENTS = [...DEFAULT_EVENTS, 'skb:kfree_skb'];
+
+const MOUNT_POINT = '/sys/kernel/tracing';
+/** The perf permission probe's ring: small enough for any locked-memory limit. */
+const PROBE_RING_PAGES = 8;
+/** A tracepoint id no kernel hands out in practice (ids are assigned upward from a few hundred). */
+const PLACEHOLDER_ID = 65535;
+
+// Capability numbers (include/uapi/linux/capability.h).
+export const CAP = {
+  DAC_READ_SEARCH: 2,
+  IPC_LOCK: 14,
+  SYS_PTRACE: 19,
+  SYS_ADMIN: 21,
+  SYSLOG: 34,
+  PERFMON: 38,
+} as const;
+type CapName = keyof typeof CAP;
+
+// ---------------------------------------------------------------------------------------------
+// Pure pieces (unit-tested)
+
+export interface ProcessCreds {
+  uid: number;
+  euid: number;
+  capEff: bigint;
+}
+
+/** /proc/self/status → real and effective uid, effective capabilities. */
+export function parseStatusCreds(text: string): ProcessCreds | undefined {
+  const uid = /^Uid:\s+(\d+)\s+(\d+)/m.exec(text);
+  const cap = /^CapEff:\s+([0-9a-fA-F]+)/m.exec(text);
+  if (!uid || !cap) return undefined;
+  return { uid: Number(uid[1]), euid: Number(uid[2]), capEff: BigInt(`0x${cap[1]}`) };
+}
+
+export const hasCap = (creds: ProcessCreds | undefined, cap: number): boolean => creds !== undefined && ((creds.capEff >> BigInt(cap)) & 1n) === 1n;
+
+/** perfmon_capable(): CAP_PERFMON or CAP_SYS_ADMIN. */
+export const perfmonCapable = (creds: ProcessCreds | undefined): boolean => hasCap(creds, CAP.PERFMON) || hasCap(creds, CAP.SYS_ADMIN);
+
+/** What a kernel.perf_event_paranoid level means for rxtrace (system-wide, raw tracepoint samples). */
+export function describeParanoid(level: number): string {
+  if (level <= -1) return 'no restrictions: any user may trace tracepoints system-wide';
+  if (level === 0) return 'raw tracepoint samples need CAP_PERFMON (or CAP_SYS_ADMIN)';
+  if (level === 1) return 'CPU-wide events and raw tracepoint samples need CAP_PERFMON (or CAP_SYS_ADMIN)';
+  if (level === 2) return 'kernel events, CPU-wide events and raw tracepoint samples need CAP_PERFMON (or CAP_SYS_ADMIN)';
+  return 'perf_event_open is reserved to CAP_PERFMON (or CAP_SYS_ADMIN) (a distribution patch: level above 2)';
+}
+
+/** How a `pointer` column value (%pK) reads: the real sk address, a hash, or zeros. */
+export type PointerKind = 'address' | 'hashed' | 'zero' | 'unknown';
+
+export function classifyPointer(hex: string): PointerKind {
+  if (!/^[0-9a-fA-F]+$/.test(hex)) return 'unknown';
+  if (/^0+$/.test(hex)) return 'zero';
+  // A 32-bit kernel prints 8 digits: a hash and an address look alike there.
+  if (hex.length <= 8) return 'unknown';
+  const v = BigInt(`0x${hex}`);
+  // 64-bit kernels: addresses are in the upper half; %p hashes are 32 bits wide.
+  if (v >= 1n << 63n) return 'address';
+  if (v < 1n << 32n) return 'hashed';
+  return 'unknown';
+}
+
+/** The same sizing as src/tracer.ts (defaultRingPages): 64 MiB over all CPUs, 2–8 MiB per ring. */
+export function defaultRingPages(ncpus: number, pageSize: number): number {
+  const perCpu = Math.min(8 << 20, Math.max(2 << 20, (64 << 20) / Math.max(1, ncpus)));
+  let pages = 1;
+  while (pages * 2 * pageSize <= perCpu) pages *= 2;
+  return pages;
+}
+
+export interface MemlockInput {
+  /** CPUs traced (one ring each). */
+  ncpus: number;
+  /** num_online_cpus(): the kernel scales perf_event_mlock_kb by it. */
+  onlineCpus: number;
+  ringPages: number;
+  pageSize: number;
+  /** kernel.perf_event_mlock_kb. */
+  mlockKb: number;
+  /** RLIMIT_MEMLOCK (soft), bytes. */
+  memlock: number | 'unlimited';
+  ipcLock: boolean;
+  paranoid: number;
+}
+
+export interface MemlockVerdict {
+  /** Whether the rings can be mapped. */
+  fits: boolean;
+  /** Why no limit applies, when none does. */
+  exempt?: 'CAP_IPC_LOCK' | 'perf_event_paranoid -1' | 'ulimit -l unlimited';
+  needBytes: number;
+  /** perf_event_mlock_kb × online CPUs + ulimit -l, in bytes (when a limit applies). */
+  allowBytes?: number;
+  /** The largest power-of-two ring (pages per CPU) that fits, when the default does not (0: none). */
+  maxRingPages?: number;
+}
+
+/**
+ * kernel/events/core.c, perf_mmap: each ring's data pages are charged to the user's locked_vm up
+ * to perf_event_mlock_kb × num_online_cpus(), and the rest to the process's pinned_vm, which may
+ * not exceed RLIMIT_MEMLOCK, unless the process has CAP_IPC_LOCK or perf_event_paranoid is -1.
+ * Assumes no other perf ring of this user is mapped (they share the first allowance).
+ */
+export function memlockVerdict(m: MemlockInput): MemlockVerdict {
+  const needPages = m.ncpus * m.ringPages;
+  const needBytes = needPages * m.pageSize;
+  const exempt = m.ipcLock ? 'CAP_IPC_LOCK' : m.paranoid <= -1 ? 'perf_event_paranoid -1' : m.memlock === 'unlimited' ? 'ulimit -l unlimited' : undefined;
+  if (exempt) return { fits: true, exempt, needBytes };
+  const userPages = Math.floor((m.mlockKb * 1024) / m.pageSize) * m.onlineCpus;
+  const rlimitPages = Math.floor((m.memlock as number) / m.pageSize);
+  const allowPages = userPages + rlimitPages;
+  const fits = needPages <= allowPages;
+  const verdict: MemlockVerdict = { fits, needBytes, allowBytes: allowPages * m.pageSize };
+  if (!fits) {
+    let p = 0;
+    for (let q = 1; q <= m.ringPages && m.ncpus * q <= allowPages; q *= 2) p = q;
+    verdict.maxRingPages = p;
+  }
+  return verdict;
+}
+
+export interface LayoutReport {
+  status: DoctorStatus;
+  /** A short name for the layout: `6.10+`, `before 6.10`, `6.11+`… */
+  layout: string;
+  detail: string;
+  hint?: string;
+}
+
+/** What this kernel's layout of one of the doctor's tracepoints means for rxtrace. */
+export function describeLayout(schema: EventSchema): LayoutReport {
+  const names = new Set(payloadFields(schema).map((f) => f.name));
+  const fields = payloadFields(schema).map((f) => f.name).join(', ');
+  const key = `${schema.system}:${schema.name}`;
+  if (key === 'udp:udp_fail_queue_rcv_skb') {
+    if (names.has('dport') && names.has('daddr')) {
+      return { status: 'ok', layout: '6.10+', detail: `6.10+ layout (${fields}): --port filters on dport in the kernel; drops are matched to sockets by local address and port` };
+    }
+    if (names.has('lport')) {
+      return {
+        status: 'ok',
+        layout: 'before 6.10',
+        detail: `pre-6.10 layout (${fields}): --port filters on lport in the kernel; no addresses, so sockets sharing a port (several addresses, netns) are told apart only by whose drops rose`,
+      };
+    }
+    return { status: 'warn', layout: 'unknown', detail: `a layout rxtrace does not know (${fields}): it is decoded, but --port cannot be filtered in the kernel`, hint: 'please report it with the format file and uname -r' };
+  }
+  if (key === 'sock:sock_exceed_buf_limit') {
+    const mem = schema.fields.find((f) => f.name === 'sysctl_mem');
+    const memText = mem ? (mem.arrayLength === 3 ? 'sysctl_mem long[3] (5.19+)' : 'sysctl_mem a pointer (before 5.19; the limits come from udp_mem)') : 'no sysctl_mem';
+    if (names.has('kind')) {
+      const kinds = schema.symbols.get('kind');
+      const kindText = kinds?.size ? `kind by name (${[...kinds.values()].join(', ')})` : 'kind as a number';
+      return { status: 'ok', layout: '4.19+', detail: `4.19+ layout: ${kindText}, ${memText}; protocol memory, matched as "global"` };
+    }
+    return { status: 'ok', layout: 'before 4.19', detail: `pre-4.19 layout (${fields}): no kind, so send and receive pressure look alike; ${memText}` };
+  }
+  if (key === 'sock:sock_rcvqueue_full') {
+    return { status: 'ok', layout: 'any', detail: `${fields}: no socket identity in the event; matched by whose drops rose (ping sockets and a few others; UDP does not use it)` };
+  }
+  if (key === 'skb:kfree_skb') {
+    const reasons = schema.symbols.get('reason');
+    const reasonText = names.has('reason')
+      ? reasons?.size
+        ? `${reasons.size} drop reasons by name from print fmt (--reason works)`
+        : 'a reason field without a name table in print fmt (--reason cannot name them)'
+      : 'no drop reasons (before 5.17: --reason is unavailable)';
+    if (names.has('rx_sk')) {
+      return { status: names.has('reason') && !reasons?.size ? 'warn' : 'ok', layout: '6.11+', detail: `6.11+ layout: rx_sk (the receiving socket, for "pointer" matching), ${reasonText}` };
+    }
+    if (names.has('reason')) {
+      return { status: reasons?.size ? 'ok' : 'warn', layout: '5.17-6.10', detail: `5.17–6.10 layout: ${reasonText}; no rx_sk, so its drops cannot be matched to a socket ("none")` };
+    }
+    return { status: 'warn', layout: 'before 5.17', detail: `pre-5.17 layout (${fields}): ${reasonText}, no rx_sk`, hint: 'drop reasons need Linux 5.17 or later' };
+  }
+  return { status: 'ok', layout: 'any', detail: fields };
+}
+
+/** "4 MiB", "516 KiB". */
+export function sizeText(bytes: number): string {
+  if (bytes >= 1 << 30) return `${+(bytes / (1 << 30)).toFixed(1)} GiB`;
+  if (bytes >= 1 << 20) return `${+(bytes / (1 << 20)).toFixed(1)} MiB`;
+  return `${+(bytes / 1024).toFixed(1)} KiB`;
+}
+
+/** `Max locked memory` / `Max open files` soft limits from /proc/self/limits. */
+export function parseLimit(limits: string, name: string): number | 'unlimited' | undefined {
+  const m = new RegExp(`^${name}\\s+(\\S+)`, 'm').exec(limits);
+  if (!m) return undefined;
+  if (m[1] === 'unlimited') return 'unlimited';
+  const n = Number(m[1]);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+type Read = { text: string } | { error: string; message: string };
+
+function read(path: string): Read {
+  try {
+    return { text: readFileSync(path, 'utf8') };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    return { error: code, message: (e as Error).message };
+  }
+}
+
+function readNumber(path: string): number | undefined {
+  const r = read(path);
+  if (!('text' in r)) return undefined;
+  const n = Number(r.text.trim());
+  return r.text.trim() !== '' && Number.isFinite(n) ? n : undefined;
+}
+
+const DENIED = new Set(['EACCES', 'EPERM']);
+const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+const firstLine = (s: string): string => s.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? s;
+
+const PRIVILEGE_HINT = 'run rxtrace as root (sudo rxtrace …), or grant the capabilities: setcap cap_perfmon,cap_ipc_lock,cap_dac_read_search+ep "$(command -v node)"';
+
+// ---------------------------------------------------------------------------------------------
+// The checks
+
+interface Context {
+  creds?: ProcessCreds;
+  isRoot: boolean;
+  cpus: number[];
+  addon?: NativeAddon;
+  paranoid?: number;
+  notice: (m: string) => void;
+}
+
+function addonCheck(ctx: Context): DoctorCheck {
+  try {
+    ctx.addon = loadNative();
+    return { check: 'addon', status: 'ok', detail: `the native addon (rxtrace.node) loads in Node ${process.versions.node} (N-API ${process.versions.napi})` };
+  } catch (e) {
+    return {
+      check: 'addon',
+      status: 'fail',
+      code: 'ENOADDON',
+      detail: `the native addon does not load: ${firstLine(errText(e))}`,
+      hint: 'build it: npm rebuild rxtrace (or node-gyp rebuild in the package directory; needs g++, make and Python 3)',
+    };
+  }
+}
+
+function cpusCheck(ctx: Context): DoctorCheck {
+  const path = '/sys/devices/system/cpu/online';
+  const r = read(path);
+  if ('text' in r) {
+    try {
+      ctx.cpus = parseCpuList(r.text);
+      return {
+        check: 'cpus',
+        status: 'info',
+        detail: `${ctx.cpus.length} online CPU${ctx.cpus.length === 1 ? '' : 's'} (${r.text.trim()}): one perf ring and one fd per event per CPU`,
+        data: { online: ctx.cpus },
+      };
+    } catch (e) {
+      ctx.cpus = Array.from({ length: availableParallelism() }, (_, i) => i);
+      return { check: 'cpus', status: 'warn', detail: `${path} does not parse (${errText(e)}); assuming CPUs 0-${ctx.cpus.length - 1}`, hint: 'trace explicit CPUs with the library option cpus' };
+    }
+  }
+  ctx.cpus = Array.from({ length: availableParallelism() }, (_, i) => i);
+  return { check: 'cpus', status: 'warn', detail: `cannot read ${path} (${r.error}); assuming CPUs 0-${ctx.cpus.length - 1}`, hint: 'mount sysfs at /sys' };
+}
+
+function privilegesCheck(ctx: Context): DoctorCheck {
+  const r = read('/proc/self/status');
+  ctx.creds = 'text' in r ? parseStatusCreds(r.text) : undefined;
+  ctx.isRoot = process.getuid?.() === 0;
+  const uid = process.getuid?.() ?? -1;
+  if (!ctx.creds) return { check: 'privileges', status: 'warn', detail: `uid ${uid}; cannot read capabilities from /proc/self/status`, hint: 'mount procfs at /proc' };
+  const names = Object.keys(CAP) as CapName[];
+  const have = names.filter((n) => hasCap(ctx.creds, CAP[n])).map((n) => `CAP_${n}`);
+  const lack = names.filter((n) => !hasCap(ctx.creds, CAP[n])).map((n) => `CAP_${n}`);
+  // Capabilities held in a child user namespace do not count for perf_event_open or mount.
+  const uidMap = read('/proc/self/uid_map');
+  const initialNs = !('text' in uidMap) || /^\s*0\s+0\s+4294967295\s*$/.test(uidMap.text.trim());
+  const detail = `uid ${ctx.creds.uid}${ctx.creds.euid !== ctx.creds.uid ? ` (effective ${ctx.creds.euid})` : ''}; ${
+    lack.length === 0 ? `has ${have.join(', ')}` : have.length === 0 ? `has none of ${lack.join(', ')}` : `has ${have.join(', ')}; lacks ${lack.join(', ')}`
+  }${initialNs ? '' : '; in a user namespace, where these capabilities do not reach perf_event_open or tracefs'}`;
+  return {
+    check: 'privileges',
+    status: initialNs ? 'info' : 'warn',
+    detail,
+    hint: initialNs ? undefined : 'run rxtrace in the initial user namespace (on the host, or in a container that shares it)',
+    data: { uid: ctx.creds.uid, euid: ctx.creds.euid, capabilities: have, userNamespace: initialNs ? 'initial' : 'child' },
+  };
+}
+
+function tracefsMountPoints(procMounts = '/proc/mounts'): string[] {
+  const r = read(procMounts);
+  if (!('text' in r)) return [];
+  return r.text
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((t) => t[2] === 'tracefs')
+    .map((t) => t[1].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+}
+
+interface TracepointResult {
+  check: DoctorCheck;
+  schema?: EventSchema;
+}
+
+function tracepointCheck(root: string, available: Set<string>, name: string): TracepointResult {
+  const check = `tracepoint ${name}`;
+  const isDefault = DEFAULT_EVENTS.includes(name);
+  const [system, event] = name.split(':');
+  if (!available.has(name)) {
+    return {
+      check: {
+        check,
+        status: 'warn',
+        detail: `this kernel has no ${name} (${root}/events/${system}/${event} is absent)`,
+        hint: isDefault ? 'rxtrace traces the other tracepoints without it' : 'drop reasons (-e skb:kfree_skb, --reason) are unavailable on this kernel',
+        data: { event: name, present: false },
+      },
+    };
+  }
+  try {
+    const files = readEventFiles(root, { system, name: event });
+    const schema = parseFormat(files.format, system, `${root}/events/${system}/${event}/format`);
+    compileSchema(schema);
+    const layout = describeLayout(schema);
+    const port = portField(schema);
+    return {
+      schema,
+      check: {
+        check,
+        status: layout.status,
+        detail: `id ${files.id}; ${layout.detail}`,
+        hint: layout.hint,
+        data: { event: name, present: true, id: files.id, layout: layout.layout, fields: payloadFields(schema).map((f) => f.name), portField: port ?? null },
+      },
+    };
+  } catch (e) {
+    const code = e instanceof FormatParseError ? 'EFORMAT' : e instanceof RxtraceError ? e.code : 'EIO';
+    const bad = e instanceof FormatParseError || code === 'EFORMAT';
+    return {
+      check: {
+        check,
+        // Tracing this event would fail; for kfree_skb (not traced by default) that is less.
+        status: isDefault ? 'fail' : 'warn',
+        code,
+        detail: bad ? `its format file cannot be read as a layout: ${errText(e)}` : errText(e),
+        hint: bad
+          ? 'the format file is malformed or truncated; check it with cat, and report the kernel version'
+          : e instanceof RxtraceError && e.hint
+            ? e.hint
+            : 'check the tracefs mount',
+        data: { event: name, present: true },
+      },
+    };
+  }
+}
+
+/** The perf permission probe through openTracer: one event, one CPU, a small ring. */
+async function perfProbe(ctx: Context, root: string, event: string): Promise<DoctorCheck> {
+  const cpu = ctx.cpus[0] ?? 0;
+  try {
+    const tracer = await openTracer({ events: [event], only: true, resolve: false, cpus: [cpu], ringPages: PROBE_RING_PAGES, tracefs: { root }, notice: ctx.notice });
+    await tracer.close();
+    return {
+      check: 'perf_event_open',
+      status: 'ok',
+      detail: `opened ${event} on cpu ${cpu} with a ring of ${PROBE_RING_PAGES} pages, started the reader and closed it again`,
+      data: { event, cpu, opened: true },
+    };
+  } catch (e) {
+    return perfFailure(ctx, e, event, cpu);
+  }
+}
+
+function perfFailure(ctx: Context, e: unknown, event: string, cpu: number): DoctorCheck {
+  const err = e instanceof RxtraceError ? e : new RxtraceError('EIO', errText(e));
+  const denied = DENIED.has(err.code);
+  const paranoid = ctx.paranoid !== undefined ? `; kernel.perf_event_paranoid is ${ctx.paranoid}: ${describeParanoid(ctx.paranoid)}` : '';
+  return {
+    check: 'perf_event_open',
+    status: 'fail',
+    code: err.code,
+    detail: denied
+      ? `perf_event_open on ${event} (cpu ${cpu}) was denied (${err.code})${paranoid}`
+      : `opening ${event} on cpu ${cpu} failed: ${err.message}`,
+    hint: denied ? PRIVILEGE_HINT : err.hint,
+    data: { event, cpu, opened: false, errno: err.code },
+  };
+}
+
+/**
+ * Without tracefs there is no tracepoint id to open. perf_event_open checks the privilege to
+ * trace the kernel before it looks the id up, so a placeholder id still answers EACCES when
+ * tracing is denied; EINVAL means it got past that check (raw samples are checked later, from
+ * the capabilities and perf_event_paranoid).
+ */
+async function placeholderProbe(ctx: Context, why: string): Promise<DoctorCheck> {
+  const cpu = ctx.cpus[0] ?? 0;
+  const addon = ctx.addon!;
+  let raw: unknown;
+  try {
+    const s = new addon.PerfSession(
+      { events: [{ id: PLACEHOLDER_ID }], cpus: [cpu], ringPages: PROBE_RING_PAGES, wakeupBytes: 4096, flushMs: 20, batchBytes: 256 * 1024, maxQueuedBatches: 1 },
+      () => undefined,
+    );
+    await s.close();
+  } catch (e) {
+    raw = e;
+  }
+  const code = (raw as { code?: string } | undefined)?.code;
+  const paranoid = ctx.paranoid;
+  if (code !== undefined && DENIED.has(code)) {
+    const err = fromNativeError(raw, { eventName: () => 'a tracepoint', filterFor: () => undefined, fieldsOf: () => [], fdCount: 1 });
+    return {
+      check: 'perf_event_open',
+      status: 'fail',
+      code: err.code,
+      detail: `perf_event_open was denied (${code}; tried with a placeholder tracepoint id because ${why})${paranoid !== undefined ? `; kernel.perf_event_paranoid is ${paranoid}: ${describeParanoid(paranoid)}` : ''}`,
+      hint: PRIVILEGE_HINT,
+      data: { cpu, opened: false, errno: code, placeholder: true },
+    };
+  }
+  if (code !== undefined && code !== 'EINVAL' && code !== 'ENOENT') {
+    const err = fromNativeError(raw, { eventName: () => 'a tracepoint', filterFor: () => undefined, fieldsOf: () => [], fdCount: 1 });
+    return { check: 'perf_event_open', status: 'fail', code: err.code, detail: `perf_event_open failed: ${err.message}`, hint: err.hint, data: { cpu, opened: false, errno: code, placeholder: true } };
+  }
+  if (!perfmonCapable(ctx.creds) && (paranoid === undefined || paranoid > -1)) {
+    return {
+      check: 'perf_event_open',
+      status: 'fail',
+      code: 'EACCES',
+      detail: `not tried with a real tracepoint (${why}); without CAP_PERFMON or CAP_SYS_ADMIN raw tracepoint samples are denied unless kernel.perf_event_paranoid is -1${paranoid !== undefined ? ` (it is ${paranoid})` : ''}`,
+      hint: PRIVILEGE_HINT,
+      data: { cpu, opened: false, placeholder: true },
+    };
+  }
+  return {
+    check: 'perf_event_open',
+    status: 'ok',
+    detail: `allowed: a probe with a placeholder tracepoint id got past the permission checks (${why}, so no real tracepoint was opened)`,
+    data: { cpu, opened: false, placeholder: true },
+  };
+}
+
+function paranoidCheck(ctx: Context): DoctorCheck {
+  const v = ctx.paranoid;
+  if (v === undefined) return { check: 'perf_event_paranoid', status: 'warn', detail: 'cannot read /proc/sys/kernel/perf_event_paranoid: is perf_events built into this kernel?', hint: 'rxtrace needs CONFIG_PERF_EVENTS' };
+  const capable = perfmonCapable(ctx.creds);
+  const needsCap = v > -1;
+  return {
+    check: 'perf_event_paranoid',
+    status: needsCap && !capable ? 'warn' : 'info',
+    detail: `kernel.perf_event_paranoid = ${v}: ${describeParanoid(v)}${needsCap ? (capable ? '; this process has it' : '; this process has neither') : ''}`,
+    hint:
+      needsCap && !capable
+        ? 'grant CAP_PERFMON (setcap cap_perfmon+ep "$(command -v node)") or run as root; lowering perf_event_paranoid to -1 opens perf to every user, so rxtrace leaves it alone'
+        : undefined,
+    data: { value: v },
+  };
+}
+
+async function ringCheck(ctx: Context, root: string | undefined, event: string | undefined, perfOk: boolean): Promise<DoctorCheck> {
+  const pageSize = getPageSize();
+  const ringPages = defaultRingPages(ctx.cpus.length, pageSize);
+  const mlockKb = readNumber('/proc/sys/kernel/perf_event_mlock_kb');
+  const limits = read('/proc/self/limits');
+  const memlock = 'text' in limits ? parseLimit(limits.text, 'Max locked memory') : undefined;
+  const ipcLock = hasCap(ctx.creds, CAP.IPC_LOCK);
+  const rings = `${ctx.cpus.length} × ${sizeText(ringPages * pageSize)} (${ringPages} pages per CPU)`;
+  const limitText = `kernel.perf_event_mlock_kb ${mlockKb ?? '?'} KiB per CPU + ulimit -l ${memlock === undefined ? '?' : memlock === 'unlimited' ? 'unlimited' : sizeText(memlock)}`;
+  const data: Record<string, unknown> = { ringPages, cpus: ctx.cpus.length, pageSize, perfEventMlockKb: mlockKb ?? null, memlock: memlock ?? null, capIpcLock: ipcLock };
+  if (mlockKb === undefined || memlock === undefined || ctx.paranoid === undefined) {
+    return { check: 'ring memory', status: 'warn', detail: `the default rings are ${rings}; cannot read the limits (${limitText})`, hint: 'if tracing fails with "cannot lock", use --ring-pages 64', data };
+  }
+  const v = memlockVerdict({ ncpus: ctx.cpus.length, onlineCpus: ctx.cpus.length, ringPages, pageSize, mlockKb, memlock, ipcLock, paranoid: ctx.paranoid });
+  data.needBytes = v.needBytes;
+  if (v.exempt) {
+    return { check: 'ring memory', status: 'ok', detail: `the default rings, ${rings}, are not limited here: ${v.exempt} (${limitText})`, data };
+  }
+  data.allowBytes = v.allowBytes;
+  data.maxRingPages = v.maxRingPages ?? null;
+  // A limit applies: when the probe could open events, map the real default rings to be sure,
+  // and if they do not fit, halve them until a size maps: the per-user allowance is shared with
+  // every other perf ring of this uid, which no file shows.
+  let tried: string | undefined;
+  let triedOk: boolean | undefined;
+  let works: number | undefined;
+  if (root && event && perfOk) {
+    const attempt = async (pages?: number): Promise<RxtraceError | undefined> => {
+      try {
+        const t = await openTracer({ events: [event], only: true, resolve: false, cpus: ctx.cpus, ringPages: pages, tracefs: { root }, notice: ctx.notice });
+        await t.close();
+        return undefined;
+      } catch (e) {
+        return e instanceof RxtraceError ? e : new RxtraceError('EIO', errText(e));
+      }
+    };
+    const err = await attempt();
+    triedOk = err === undefined;
+    if (err) {
+      tried = `mapping them failed: ${err.code}`;
+      if (err.code !== 'EMEMLOCK') {
+        return { check: 'ring memory', status: 'fail', code: err.code, detail: `the default rings, ${rings}, cannot be mapped: ${err.message}`, hint: err.hint, data: { ...data, tried: false } };
+      }
+      for (let p = ringPages / 2; p >= 1 && works === undefined; p /= 2) if ((await attempt(p)) === undefined) works = p;
+    }
+    data.tried = triedOk;
+    data.worksRingPages = works ?? null;
+  }
+  const fits = triedOk ?? v.fits;
+  const about = `the default rings, ${rings} = ${sizeText(v.needBytes)}, against ${limitText} = ${sizeText(v.allowBytes!)} without CAP_IPC_LOCK (the first part is shared by every perf ring of this uid)`;
+  if (fits) return { check: 'ring memory', status: 'ok', detail: `${about}${tried ? `; ${tried}` : triedOk ? '; mapping them worked' : ''}`, data };
+  const smaller =
+    works !== undefined
+      ? `trace with --ring-pages ${works} (the largest that mapped just now), `
+      : triedOk === false
+        ? ''
+        : v.maxRingPages
+          ? `trace with --ring-pages ${v.maxRingPages} at most (less while other perf rings of this uid are mapped), `
+          : '';
+  return {
+    check: 'ring memory',
+    status: 'fail',
+    code: 'EMEMLOCK',
+    detail: `${about}: the rings do not fit${tried ? ` (${tried}${works !== undefined ? `; --ring-pages ${works} mapped` : triedOk === false ? '; no smaller ring mapped either' : ''})` : ''}`,
+    hint: `${smaller}raise ulimit -l (or LimitMEMLOCK= in a systemd unit), or grant CAP_IPC_LOCK`,
+    data,
+  };
+}
+
+function openFilesCheck(ctx: Context): DoctorCheck {
+  const limits = read('/proc/self/limits');
+  const soft = 'text' in limits ? parseLimit(limits.text, 'Max open files') : undefined;
+  // Every event on every CPU is an fd; add Node's own and the /proc reads.
+  const need = DOCTOR_EVENTS.length * ctx.cpus.length + 64;
+  if (soft === undefined) return { check: 'open files', status: 'warn', detail: 'cannot read the open-files limit from /proc/self/limits', hint: 'check ulimit -n' };
+  const text = soft === 'unlimited' ? 'unlimited' : String(soft);
+  if (soft !== 'unlimited' && soft < need) {
+    return {
+      check: 'open files',
+      status: 'warn',
+      detail: `ulimit -n is ${text}: tracing ${DOCTOR_EVENTS.length} events on ${ctx.cpus.length} CPUs needs about ${need}`,
+      hint: `raise it: ulimit -n ${Math.max(4096, need * 2)}`,
+      data: { soft, need },
+    };
+  }
+  return { check: 'open files', status: 'ok', detail: `ulimit -n is ${text}; ${DOCTOR_EVENTS.length} events on ${ctx.cpus.length} CPUs need about ${need}`, data: { soft, need } };
+}
+
+function kptrCheck(): { check: DoctorCheck; value?: number } {
+  const value = readNumber('/proc/sys/kernel/kptr_restrict');
+  if (value === undefined) return { check: { check: 'kptr_restrict', status: 'warn', detail: 'cannot read /proc/sys/kernel/kptr_restrict' } };
+  const meaning =
+    value === 0
+      ? 'kernel pointers in /proc are printed hashed'
+      : value === 1
+        ? 'kernel pointers in /proc are printed as real addresses to readers with CAP_SYSLOG, as zeros to others'
+        : 'kernel pointers in /proc are printed as zeros to everyone';
+  return { value, check: { check: 'kptr_restrict', status: 'info', detail: `kernel.kptr_restrict = ${value}: ${meaning}; rxtrace only reads it`, data: { value } } };
+}
+
+/** The `pointer` column of our own sockets, or of a UDP socket made for the purpose. */
+async function samplePointer(): Promise<{ kind: PointerKind; from: string } | undefined> {
+  for (const table of SOCKET_TABLES) {
+    const r = read(`/proc/net/${table}`);
+    if (!('text' in r)) continue;
+    let rows: SocketRow[];
+    try {
+      rows = parseSocketTable(r.text, table);
+    } catch {
+      continue;
+    }
+    if (rows.length > 0) return { kind: classifyPointer(rows[0].pointer), from: `/proc/net/${table}` };
+  }
+  // No socket at all in this netns: bind one on loopback for a moment and read its row.
+  const sock = dgram.createSocket('udp4');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.bind(0, '127.0.0.1', () => resolve());
+    });
+    const port = sock.address().port;
+    const r = read('/proc/net/udp');
+    if (!('text' in r)) return undefined;
+    const row = parseSocketTable(r.text, 'udp').find((x) => x.local.port === port);
+    return row ? { kind: classifyPointer(row.pointer), from: 'a UDP socket bound to 127.0.0.1 for this check' } : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    sock.close();
+  }
+}
+
+async function pointerCheck(ctx: Context, kptr: number | undefined, kfree: EventSchema | undefined | null): Promise<DoctorCheck> {
+  const check = 'pointer attribution';
+  const rxSk = kfree ? payloadFields(kfree).some((f) => f.name === 'rx_sk') : undefined;
+  const sample = await samplePointer();
+  const data = { rxSk: rxSk ?? null, pointerColumn: sample?.kind ?? null };
+  const enable = `to allow it: sysctl -w kernel.kptr_restrict=1, and run rxtrace as root; it is a system-wide security setting (kernel addresses become visible to CAP_SYSLOG holders), so rxtrace never changes it; sysctl -w kernel.kptr_restrict=${kptr ?? 0} puts it back`;
+  if (kfree === null || rxSk === false) {
+    return {
+      check,
+      status: 'info',
+      detail: `not possible: ${kfree === null ? 'this kernel has no skb:kfree_skb' : "this kernel's skb:kfree_skb has no rx_sk (Linux 6.11+)"}; the default tracepoints are matched by address and by drops, which need no pointers`,
+      data,
+    };
+  }
+  const column =
+    sample === undefined
+      ? 'the pointer column could not be sampled'
+      : `the pointer column ${
+          sample.kind === 'address'
+            ? 'shows real socket addresses'
+            : sample.kind === 'hashed'
+              ? 'is hashed'
+              : sample.kind === 'zero'
+                ? 'shows zeros'
+                : 'cannot be told apart from hashes'
+        } (sampled from ${sample.from}${kptr !== undefined ? `; kptr_restrict ${kptr}` : ''}${ctx.creds && !hasCap(ctx.creds, CAP.SYSLOG) ? ', no CAP_SYSLOG' : ''})`;
+  const prefix = rxSk === undefined ? 'skb:kfree_skb not checked; ' : 'skb:kfree_skb has rx_sk, but ';
+  if (sample?.kind === 'address') {
+    const has = rxSk === undefined ? 'skb:kfree_skb not checked; ' : 'skb:kfree_skb has rx_sk and ';
+    return { check, status: rxSk ? 'ok' : 'info', detail: `${has}${column}: -e skb:kfree_skb drops are matched to sockets exactly ("pointer")`, data };
+  }
+  let hint: string | undefined;
+  if (sample?.kind === 'zero' && kptr === 1) hint = 'kptr_restrict is 1 but this process lacks CAP_SYSLOG: run rxtrace as root';
+  else if (sample?.kind === 'hashed' || sample?.kind === 'zero') hint = enable;
+  return {
+    check,
+    status: 'info',
+    detail: `${prefix}${column}, so rx_sk matches no socket: -e skb:kfree_skb drops are "none"; the default tracepoints need no pointers`,
+    hint,
+    data,
+  };
+}
+
+async function ownersCheck(ctx: Context): Promise<DoctorCheck> {
+  const check = 'socket owners';
+  try {
+    const scan = await scanSocketOwners('/proc');
+    const processes = scan.netnsByPid.size;
+    const netns = scan.pidsByNetns.size;
+    const data: Record<string, unknown> = { sockets: scan.byInode.size, netns, denied: scan.ownersDenied };
+    if (scan.ownersDenied.length === 0) {
+      return { check, status: 'ok', detail: `read /proc/PID/fd of every process (${processes}): ${scan.byInode.size} sockets with known owners, in ${netns} network namespace${netns === 1 ? '' : 's'}`, data };
+    }
+    // Kernel threads have no fd table to read and hold no sockets: they are not a loss.
+    const users: string[] = [];
+    let kthreads = 0;
+    const kthreadPids = new Set<number>();
+    for (const pid of scan.ownersDenied) {
+      const st = read(`/proc/${pid}/status`);
+      const text = 'text' in st ? st.text : '';
+      const ppid = /^PPid:\s+(\d+)/m.exec(text)?.[1];
+      if (pid === 2 || ppid === '2') {
+        kthreads++;
+        kthreadPids.add(pid);
+        continue;
+      }
+      const comm = /^Name:\s+(.*)$/m.exec(text)?.[1];
+      const uid = /^Uid:\s+(\d+)/m.exec(text)?.[1];
+      users.push(`${pid}${comm ? ` ${comm}` : ''}${uid !== undefined ? ` (uid ${uid})` : ''}`);
+    }
+    data.denied = scan.ownersDenied.filter((pid) => !kthreadPids.has(pid));
+    data.kernelThreadsDenied = kthreads;
+    const kt = kthreads ? `; ${kthreads} kernel thread${kthreads === 1 ? '' : 's'} (no sockets) could not be read either` : '';
+    if (users.length === 0) {
+      return { check, status: 'ok', detail: `read /proc/PID/fd of every process (${processes}): ${scan.byInode.size} sockets with known owners, in ${netns} network namespace${netns === 1 ? '' : 's'}${kt}`, data };
+    }
+    const more = users.length > 5 ? `, and ${users.length - 5} more` : '';
+    return {
+      check,
+      status: 'warn',
+      detail: `cannot read /proc/PID/fd of ${users.length} process${users.length === 1 ? '' : 'es'}: ${users.slice(0, 5).join(', ')}${more}; their sockets show "owners_unknown"${kt}`,
+      hint: ctx.isRoot
+        ? '/proc hides them even from root: /proc mounted with hidepid=, or a security module (Yama, AppArmor, SELinux) denying ptrace-read access'
+        : 'run rxtrace as root, or grant CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH',
+      data,
+    };
+  } catch (e) {
+    return { check, status: 'warn', detail: `cannot scan /proc for socket owners: ${errText(e)}`, hint: e instanceof RxtraceError ? e.hint : undefined };
+  }
+}
+
+interface ProcFileSpec {
+  check: string;
+  path: string;
+  /** Absent is normal here (no IPv6): info, not warn. */
+  optional?: string;
+  summarize: (text: string, path: string) => { detail: string; status?: DoctorStatus; hint?: string; data?: Record<string, unknown> };
+}
+
+const IPV6_OFF = 'IPv6 is disabled (ipv6.disable=1) or not built in';
+
+function socketTableSpec(table: SocketTable): ProcFileSpec {
+  const v6 = table.endsWith('6');
+  return {
+    check: `/proc/net/${table}`,
+    path: `/proc/net/${table}`,
+    optional: v6 ? IPV6_OFF : undefined,
+    summarize: (text, path) => {
+      const rows = parseSocketTable(text, table, { file: path });
+      const dropping = rows.filter((r) => (r.drops ?? 0) > 0);
+      const drops = dropping.reduce((s, r) => s + (r.drops ?? 0), 0);
+      const noDrops = rows.some((r) => r.drops === undefined);
+      return {
+        status: noDrops ? 'warn' : 'ok',
+        detail: `${rows.length} socket${rows.length === 1 ? '' : 's'} in this network namespace, ${dropping.length} with drops (${drops} in all)${noDrops ? '; no drops column' : ''}`,
+        hint: noDrops ? 'this kernel prints no per-socket drops: attribution by drops is unavailable' : undefined,
+        data: { sockets: rows.length, dropping: dropping.length, drops },
+      };
+    },
+  };
+}
+
+const PROC_FILES: ProcFileSpec[] = [
+  ...SOCKET_TABLES.map(socketTableSpec),
+  {
+    check: '/proc/net/snmp',
+    path: '/proc/net/snmp',
+    summarize: (text, path) => {
+      const udp = parseSnmp(text, { file: path }).Udp;
+      if (!udp) return { status: 'warn', detail: 'no Udp counters', hint: 'the funnel has no UDP row; please report the file and uname -r' };
+      const mem = udp.MemErrors === undefined ? '; no MemErrors (before 5.11: protocol-memory drops are only in InErrors)' : `, MemErrors ${udp.MemErrors}`;
+      return { detail: `Udp InDatagrams ${udp.InDatagrams}, InErrors ${udp.InErrors}, RcvbufErrors ${udp.RcvbufErrors}${mem}`, data: { RcvbufErrors: udp.RcvbufErrors, MemErrors: udp.MemErrors ?? null } };
+    },
+  },
+  {
+    check: '/proc/net/snmp6',
+    path: '/proc/net/snmp6',
+    optional: IPV6_OFF,
+    summarize: (text, path) => {
+      const s = parseSnmp6(text, { file: path });
+      if (s.Udp6RcvbufErrors === undefined) return { status: 'warn', detail: 'no Udp6RcvbufErrors counter', hint: 'please report the file and uname -r' };
+      return { detail: `Udp6InDatagrams ${s.Udp6InDatagrams}, Udp6RcvbufErrors ${s.Udp6RcvbufErrors}${s.Udp6MemErrors !== undefined ? `, Udp6MemErrors ${s.Udp6MemErrors}` : ''}` };
+    },
+  },
+  {
+    check: '/proc/net/softnet_stat',
+    path: '/proc/net/softnet_stat',
+    summarize: (text, path) => {
+      const rows = parseSoftnetStat(text, { file: path });
+      const columns = text.trim().split('\n')[0]?.trim().split(/\s+/).length ?? 0;
+      const dropped = rows.reduce((s, r) => s + r.dropped, 0);
+      const squeezed = rows.reduce((s, r) => s + r.time_squeeze, 0);
+      return { detail: `${rows.length} CPU row${rows.length === 1 ? '' : 's'} of ${columns} columns; backlog dropped ${dropped}, time_squeeze ${squeezed}`, data: { cpus: rows.length, columns, dropped } };
+    },
+  },
+  {
+    check: '/proc/net/dev',
+    path: '/proc/net/dev',
+    summarize: (text, path) => {
+      const devs = parseNetDev(text, { file: path });
+      const names = Object.keys(devs);
+      const dropped = names.reduce((s, n) => s + devs[n].rx_dropped, 0);
+      return { detail: `${names.length} interface${names.length === 1 ? '' : 's'} (${names.join(', ')}); rx drop ${dropped}`, data: { interfaces: names } };
+    },
+  },
+  {
+    check: '/proc/net/sockstat',
+    path: '/proc/net/sockstat',
+    summarize: (text, path) => {
+      const s = parseSockstat(text, { file: path });
+      if (!s.UDP) return { status: 'warn', detail: 'no UDP line', hint: 'please report the file and uname -r' };
+      return { detail: `UDP inuse ${s.UDP.inuse}, mem ${s.UDP.mem} pages (${sizeText((s.UDP.mem ?? 0) * getPageSize())})`, data: { inuse: s.UDP.inuse, mem: s.UDP.mem } };
+    },
+  },
+  {
+    check: '/proc/sys/net/ipv4/udp_mem',
+    path: '/proc/sys/net/ipv4/udp_mem',
+    optional: 'it exists only in the initial network namespace (the limits are global)',
+    summarize: (text, path) => {
+      const [min, pressure, max] = parseMemLimits(text, { file: path });
+      return { detail: `min ${min}, pressure ${pressure}, max ${max} pages (max ${sizeText(max * getPageSize())}): UDP drops with rc -105 (MemErrors) beyond it`, data: { udp_mem: [min, pressure, max] } };
+    },
+  },
+];
+
+function procFileCheck(spec: ProcFileSpec): DoctorCheck {
+  const r = read(spec.path);
+  if (!('text' in r)) {
+    if (r.error === 'ENOENT' && spec.optional) return { check: spec.check, status: 'info', detail: `absent: ${spec.optional}` };
+    const denied = DENIED.has(r.error);
+    return {
+      check: spec.check,
+      status: 'warn',
+      detail: `cannot read ${spec.path} (${r.error})`,
+      hint: denied ? 'run as root, or check the mount options of /proc' : r.error === 'ENOENT' ? 'this kernel does not provide it (another kernel, or a module not loaded)' : undefined,
+    };
+  }
+  try {
+    const s = spec.summarize(r.text, spec.path);
+    return { check: spec.check, status: s.status ?? 'ok', detail: s.detail, hint: s.hint, data: s.data };
+  } catch (e) {
+    if (e instanceof ProcParseError) {
+      return { check: spec.check, status: 'fail', code: 'EPARSE', detail: `does not parse: ${e.message}`, hint: e.hint };
+    }
+    throw e;
+  }
+}
+
+function sysfsStatsCheck(): DoctorCheck {
+  const check = '/sys/class/net/*/statistics';
+  try {
+    const stats = readAllDeviceStatsSync('/sys', (n) => n.startsWith('rx_'));
+    const devs = Object.keys(stats);
+    return { check, status: devs.length ? 'ok' : 'warn', detail: devs.length ? `${devs.length} device${devs.length === 1 ? '' : 's'} with receive counters (${devs.join(', ')})` : 'no devices', hint: devs.length ? undefined : 'mount sysfs at /sys' };
+  } catch (e) {
+    return { check, status: e instanceof ProcParseError ? 'fail' : 'warn', code: e instanceof ProcParseError ? 'EPARSE' : undefined, detail: errText(e), hint: e instanceof RxtraceError ? e.hint : undefined };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Run every check and return them in order. Never throws for what it finds (a failure is a
+ * check with status "fail"); it throws only for a bug. A tracefs mount it makes is reported
+ * through `notice` and undone before it returns.
+ *
+ * @example
+ * const checks = await runDoctor();
+ * for (const c of checks) if (c.status === 'fail') console.error(c.check, c.detail, c.hint);
+ */
+export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]> {
+  const notice = opts.notice ?? opts.tracefs?.notice ?? ((m: string) => process.stderr.write(`rxtrace: ${m}\n`));
+  const ctx: Context = { isRoot: false, cpus: [], notice };
+  const checks: DoctorCheck[] = [];
+  checks.push(addonCheck(ctx));
+  checks.push(cpusCheck(ctx));
+  checks.push(privilegesCheck(ctx));
+  ctx.paranoid = readNumber('/proc/sys/kernel/perf_event_paranoid');
+
+  // tracefs, the tracepoints and the perf probes: all inside one withTracefs, so that a mount
+  // it makes covers them all and is undone once, before the /proc checks.
+  const procMounts = opts.tracefs?.procMounts ?? '/proc/mounts';
+  const override = opts.tracefs?.root ?? process.env.RXTRACE_TRACEFS;
+  const before = override ? undefined : findTracefs(procMounts);
+  const mountsBefore = tracefsMountPoints(procMounts);
+  let tracefs: DoctorCheck | undefined;
+  let tpChecks: DoctorCheck[] = [];
+  let perf: DoctorCheck | undefined;
+  let ring: DoctorCheck | undefined;
+  let kfree: EventSchema | null | undefined;
+  let usedRoot: string | undefined;
+  const wantPerf = opts.perf !== false;
+  try {
+    await withTracefs({ ...opts.tracefs, notice }, async (root) => {
+      usedRoot = root;
+      const available = new Set(listEvents(root));
+      const results = DOCTOR_EVENTS.map((name) => tracepointCheck(root, available, name));
+      const defaults = results.filter((_, i) => DEFAULT_EVENTS.includes(DOCTOR_EVENTS[i]));
+      if (defaults.every((r) => r.check.data?.present === false)) {
+        // None of the defaults: `rxtrace trace` exits 69 (ENOTRACEPOINT).
+        for (const r of defaults) Object.assign(r.check, { status: 'fail', code: 'ENOTRACEPOINT', hint: `this kernel has none of rxtrace's default tracepoints; name others with -e (ls ${root}/events/*)` });
+      }
+      tpChecks = results.map((r) => r.check);
+      const kfreeResult = results[DOCTOR_EVENTS.indexOf('skb:kfree_skb')];
+      kfree = kfreeResult.schema ?? (kfreeResult.check.data?.present === false ? null : undefined);
+      const usable = DOCTOR_EVENTS.find((_, i) => results[i].schema !== undefined);
+      if (!wantPerf) return;
+      if (!ctx.addon) return;
+      if (usable) {
+        perf = await perfProbe(ctx, root, usable);
+        ring = await ringCheck(ctx, root, usable, perf.status === 'ok');
+      } else {
+        perf = await placeholderProbe(ctx, 'no tracepoint could be read');
+      }
+    });
+    const mountsAfter = tracefsMountPoints(procMounts);
+    const left = mountsAfter.filter((m) => !mountsBefore.includes(m));
+    if (override) {
+      tracefs = { check: 'tracefs', status: 'ok', detail: `using ${override} (${opts.tracefs?.root ? 'the tracefs root option' : 'RXTRACE_TRACEFS'}); its ids must be this kernel's`, data: { path: override, mounted: 'override' } };
+    } else if (before) {
+      tracefs = { check: 'tracefs', status: 'ok', detail: `mounted at ${before}`, data: { path: before, mounted: 'already' } };
+    } else if (left.length > 0) {
+      tracefs = {
+        check: 'tracefs',
+        status: 'warn',
+        detail: `was not mounted: mounted it at ${usedRoot} for these checks, but could not unmount it again (busy?); it stays mounted`,
+        hint: `umount ${usedRoot}`,
+        data: { path: usedRoot, mounted: 'left' },
+      };
+    } else {
+      tracefs = {
+        check: 'tracefs',
+        status: 'ok',
+        detail: `was not mounted: mounted it at ${usedRoot} for these checks and unmounted it again, as rxtrace trace does (it mounts it only while reading event formats)`,
+        data: { path: usedRoot, mounted: 'temporary' },
+      };
+    }
+  } catch (e) {
+    if (usedRoot !== undefined || !(e instanceof RxtraceError)) throw e; // a bug in the checks, not tracefs
+    const notMounting = opts.tracefs?.mount === false && e.code === 'ENOTRACEFS' && process.getuid?.() === 0;
+    tracefs = notMounting
+      ? {
+          check: 'tracefs',
+          status: 'warn',
+          detail: 'not mounted, and not mounted for these checks (--no-mount); rxtrace trace, as root, mounts it while it reads event formats',
+          hint: `mount it yourself (mount -t tracefs nodev ${MOUNT_POINT}), or run rxtrace doctor without --no-mount to check it`,
+          data: { path: MOUNT_POINT, mounted: 'no' },
+        }
+      : { check: 'tracefs', status: 'fail', code: e.code, detail: e.message, hint: e.hint, data: { path: e.path ?? MOUNT_POINT, mounted: 'no' } };
+    tpChecks = DOCTOR_EVENTS.map((name) => ({ check: `tracepoint ${name}`, status: 'info', detail: 'not checked: tracefs is not available (see tracefs)', data: { event: name, present: null } }));
+    if (wantPerf && ctx.addon) perf = await placeholderProbe(ctx, 'tracefs is not available');
+  }
+  checks.push(tracefs, ...tpChecks);
+  if (!wantPerf) perf = { check: 'perf_event_open', status: 'info', detail: 'not tried (perf: false)' };
+  else if (!ctx.addon) perf = { check: 'perf_event_open', status: 'info', detail: 'not tried: the addon does not load (see addon)' };
+  checks.push(perf!);
+  checks.push(paranoidCheck(ctx));
+  checks.push(ring ?? (await ringCheck(ctx, undefined, undefined, false)));
+  checks.push(openFilesCheck(ctx));
+  const kptr = kptrCheck();
+  checks.push(kptr.check);
+  checks.push(await pointerCheck(ctx, kptr.value, kfree));
+  checks.push(await ownersCheck(ctx));
+  for (const spec of PROC_FILES) checks.push(procFileCheck(spec));
+  checks.push(sysfsStatsCheck());
+  // Drop empty optional keys, so that NDJSON lines carry only what was found.
+  return checks.map((c) => Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)) as unknown as DoctorCheck);
+}
