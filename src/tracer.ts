@@ -346,7 +346,12 @@ function defaultBatchBytes(ringPages: number): number {
  */
 export async function openTracer(options: TracerOptions = {}): Promise<RxTracer> {
   if (options.signal?.aborted) throw new RxtraceError('ABORT_ERR', 'the signal was already aborted', { hint: 'pass a fresh AbortSignal' });
+  // An abort during the start-up is checked after each step that waits, and undoes what the
+  // steps before made (buildPlan undoes its own tracefs mount before it returns).
+  const abortedDuringOpen = (): RxtraceError =>
+    new RxtraceError('ABORT_ERR', 'the signal aborted while the tracer was starting', { hint: 'nothing was left open; pass a fresh AbortSignal to trace' });
   const plan = await buildPlan(options);
+  if (options.signal?.aborted) throw abortedDuringOpen();
   const native = loadNative();
   const cpus = options.cpus ?? onlineCpus();
   const byId = new Map(plan.events.map((e) => [e.compiled.schema.id, e]));
@@ -367,6 +372,10 @@ export async function openTracer(options: TracerOptions = {}): Promise<RxTracer>
   const resolve = options.resolve !== false || options.pid !== undefined;
   let attributor: Attributor | undefined;
   if (resolve) attributor = options.attributor ? await options.attributor(plan) : await ProcAttributor.create();
+  if (options.signal?.aborted) {
+    attributor?.close();
+    throw abortedDuringOpen();
+  }
   let tracer: RxTracer | undefined;
   let session: NativePerfSession;
   try {
@@ -397,6 +406,10 @@ export async function openTracer(options: TracerOptions = {}): Promise<RxTracer>
   } catch (e) {
     await tracer.close().catch(() => undefined);
     throw fromNativeError(e, { eventName: () => undefined, filterFor: () => undefined, fieldsOf: () => [], fdCount: 0 });
+  }
+  if (options.signal?.aborted) {
+    await tracer.close().catch(() => undefined);
+    throw abortedDuringOpen();
   }
   if (options.signal) {
     const t = tracer;

@@ -1,20 +1,29 @@
 // The rxtrace command line: commander program, subcommands, and the one place that turns
 // errors into a clear line and an exit code.
-import { Command, CommanderError } from 'commander';
+//
+// Stop signals are caught before anything else is even loaded (lifecycle.ts): a SIGINT or
+// SIGTERM during start-up must not kill the process in the middle of it (with tracefs mounted,
+// say). So this module imports only lifecycle.js statically, and the rest once that is done.
+import type { Command } from 'commander';
 import { createRequire } from 'node:module';
-import { registerDoctor } from './doctor.js';
-import { EXIT, reportError } from './exit-codes.js';
-import { outputFailed } from './output.js';
-import { registerServe } from './serve.js';
-import { registerSockets } from './sockets.js';
-import { registerStats } from './stats.js';
-import { registerTop } from './top.js';
-import { registerTrace } from './trace.js';
+import { installStopSignals, restoreDefaultSignals } from './lifecycle.js';
 
-const require = createRequire(import.meta.url);
-const { version } = require('../../package.json') as { version: string };
+installStopSignals();
 
-export function buildProgram(): Command {
+/** The commands with a clean stop on SIGINT/SIGTERM/SIGHUP; the others get the default actions. */
+const STOPPABLE = new Set(['trace', 'top', 'serve', 'stats']);
+
+export async function buildProgram(): Promise<Command> {
+  const [{ Command }, { registerServe }, { registerSockets }, { registerStats }, { registerTop }, { registerTrace }] = await Promise.all([
+    import('commander'),
+    import('./serve.js'),
+    import('./sockets.js'),
+    import('./stats.js'),
+    import('./top.js'),
+    import('./trace.js'),
+  ]);
+  const require = createRequire(import.meta.url);
+  const { version } = require('../../package.json') as { version: string };
   const program = new Command('rxtrace')
     .description('Live tracer for Linux socket receive drops: where, which socket, which process, why')
     .version(version)
@@ -25,19 +34,23 @@ export function buildProgram(): Command {
         const lines = str.split('\n').filter((l) => l.trim().length > 0);
         if (lines.length > 0) process.stderr.write(`rxtrace: ${lines[0].replace(/^error: /, '')} (run rxtrace --help for usage)\n`);
       },
+    })
+    .hook('preAction', (_program, command) => {
+      if (!STOPPABLE.has(command.name())) restoreDefaultSignals();
     });
   registerTrace(program);
   registerSockets(program);
   registerServe(program);
   registerStats(program);
   registerTop(program);
-  registerDoctor(program);
+  (await import('./doctor.js')).registerDoctor(program);
   return program;
 }
 
 export async function main(argv = process.argv): Promise<number> {
-  const program = buildProgram();
+  const [{ CommanderError }, { EXIT, reportError }, { outputFailed }] = await Promise.all([import('commander'), import('./exit-codes.js'), import('./output.js')]);
   try {
+    const program = await buildProgram();
     await program.parseAsync(argv);
     if (outputFailed()) return EXIT.OSERR;
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
@@ -50,11 +63,15 @@ export async function main(argv = process.argv): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e) => {
-    process.exitCode = reportError(e);
-  },
-);
+async function finish(code: number): Promise<void> {
+  process.exitCode = code;
+  // Output given up after a stop signal (a stuck stdout): its pending write would keep the
+  // process alive, so end it here, with the code the command chose.
+  const { outputCutShort } = await import('./output.js');
+  if (outputCutShort()) process.exit(code);
+}
+
+main().then(finish, async (e: unknown) => {
+  const { reportError } = await import('./exit-codes.js');
+  await finish(reportError(e));
+});

@@ -42,15 +42,19 @@ export function registerServe(program: Command): void {
 
 const say = (s: string): void => void process.stderr.write(`rxtrace: ${s}\n`);
 
-/** Open the tracer, or explain why not. A usage error (bad -e) still fails the command. */
-async function tryTracer(opts: ServeCliOptions): Promise<RxTracer | undefined> {
+/**
+ * Open the tracer, or explain why not. A usage error (bad -e) still fails the command; an abort
+ * (a stop signal during start-up) resolves undefined, with nothing left open.
+ */
+async function tryTracer(opts: ServeCliOptions, signal: AbortSignal): Promise<RxTracer | undefined> {
   if (!opts.trace) {
     say('tracing disabled (--no-trace): serving the counters only; rxtrace_tracing_up is 0');
     return undefined;
   }
   try {
-    return await openTracer({ events: opts.event, port: opts.port, filter: opts.filter, ringPages: opts.ringPages, notice: say });
+    return await openTracer({ events: opts.event, port: opts.port, filter: opts.filter, ringPages: opts.ringPages, notice: say, signal });
   } catch (e) {
+    if (signal.aborted && e instanceof RxtraceError && e.code === 'ABORT_ERR') return undefined;
     if (exitCodeFor(e) === EXIT.USAGE || !(e instanceof RxtraceError)) throw e;
     say(`tracing unavailable: ${e.message}${e.hint ? ` (${e.hint})` : ''}; serving the counters only; rxtrace_tracing_up is 0`);
     return undefined;
@@ -62,54 +66,72 @@ export async function runServe(opts: ServeCliOptions): Promise<number> {
   let tracer: RxTracer | undefined;
   let feed: TracerFeed | undefined;
 
-  // A failing source is reported when it starts failing, not at every scrape.
-  let failing = new Set<string>();
-  const onSourceErrors = (errors: SourceError[]): void => {
-    const now = new Set<string>();
-    for (const e of errors) {
-      now.add(e.source);
-      if (!failing.has(e.source)) say(`cannot read ${e.source}: ${e.message} (${e.code}); rxtrace_source_up is 0`);
-    }
-    failing = now;
-  };
-  const metrics = buildRegistry({
-    top: opts.top,
-    read: async () => {
-      const snap = await readCounters();
-      if (snap.errors.length === 0) failing = new Set();
-      return snap;
-    },
-    feed: () => feed,
-    onSourceErrors,
+  // Stop signals first, before any start-up work (docs/faults.md B11): one during start-up
+  // aborts it (openTracer undoes its tracefs mount and perf fds), then serve exits 0. The first
+  // SIGTERM/SIGINT/SIGHUP stops; any second one exits at once with 130 (lifecycle.ts).
+  const startup = new AbortController();
+  let stopSignal: NodeJS.Signals | undefined;
+  let onStop: ((sig: NodeJS.Signals) => void) | undefined;
+  const unsignal = onStopSignals((sig) => {
+    stopSignal = sig;
+    startup.abort();
+    onStop?.(sig);
   });
-
-  // Bind first: an address in use fails at once, before any perf fd is opened. Until the
-  // tracer runs (a fraction of a second), a scrape says rxtrace_tracing_up 0.
-  const server = await startMetricsServer({ ...listen, scrape: metrics.scrape, onScrapeError: (e) => say(`scrape failed: ${e instanceof Error ? e.message : String(e)}`) });
   try {
-    tracer = await tryTracer(opts);
-  } catch (e) {
-    await server.close();
-    throw e;
-  }
-  if (tracer) {
-    feed = new TracerFeed(tracer, { top: opts.top, cpus: onlineCpus() });
-    tracer.on('error', (e) => say(`tracer: ${e.message}`));
-  }
-  const where = formatAddress(server.address);
-  if (!isLoopback(listen.host)) say(`listening beyond loopback on ${where}: whoever reaches it can read socket addresses and process names`);
-  const traced = tracer ? `tracing ${tracer.plan.events.map((e) => e.compiled.event).join(', ')}` : 'not tracing';
-  say(`serving http://${where}/metrics (${traced}; top ${opts.top}); SIGTERM to stop`);
+    if (stopSignal) {
+      say(`stopped during start-up (${stopSignal})`);
+      return EXIT.OK;
+    }
+    // A failing source is reported when it starts failing, not at every scrape.
+    let failing = new Set<string>();
+    const onSourceErrors = (errors: SourceError[]): void => {
+      const now = new Set<string>();
+      for (const e of errors) {
+        now.add(e.source);
+        if (!failing.has(e.source)) say(`cannot read ${e.source}: ${e.message} (${e.code}); rxtrace_source_up is 0`);
+      }
+      failing = now;
+    };
+    const metrics = buildRegistry({
+      top: opts.top,
+      read: async () => {
+        const snap = await readCounters();
+        if (snap.errors.length === 0) failing = new Set();
+        return snap;
+      },
+      feed: () => feed,
+      onSourceErrors,
+    });
 
-  // The first SIGTERM/SIGINT/SIGHUP stops; a second SIGINT during shutdown exits at once (lifecycle.ts).
-  let unsignal!: () => void;
-  const sig = await new Promise<NodeJS.Signals>((resolve) => (unsignal = onStopSignals(resolve)));
-  try {
+    // Bind first: an address in use fails at once, before any perf fd is opened. Until the
+    // tracer runs (a fraction of a second), a scrape says rxtrace_tracing_up 0.
+    const server = await startMetricsServer({ ...listen, scrape: metrics.scrape, onScrapeError: (e) => say(`scrape failed: ${e instanceof Error ? e.message : String(e)}`) });
+    try {
+      if (!stopSignal) tracer = await tryTracer(opts, startup.signal);
+    } catch (e) {
+      await server.close();
+      throw e;
+    }
+    if (stopSignal) {
+      await Promise.all([server.close(), tracer?.close()]);
+      say(`stopped during start-up (${stopSignal})`);
+      return EXIT.OK;
+    }
+    if (tracer) {
+      feed = new TracerFeed(tracer, { top: opts.top, cpus: onlineCpus() });
+      tracer.on('error', (e) => say(`tracer: ${e.message}`));
+    }
+    const where = formatAddress(server.address);
+    if (!isLoopback(listen.host)) say(`listening beyond loopback on ${where}: whoever reaches it can read socket addresses and process names`);
+    const traced = tracer ? `tracing ${tracer.plan.events.map((e) => e.compiled.event).join(', ')}` : 'not tracing';
+    say(`serving http://${where}/metrics (${traced}; top ${opts.top}); SIGTERM to stop`);
+
+    const sig = stopSignal ?? (await new Promise<NodeJS.Signals>((resolve) => (onStop = resolve)));
     feed?.close();
     await Promise.all([server.close(), tracer?.close()]);
+    say(`stopped (${sig})${tracer ? `: ${tracer.stats().lost} events lost` : ''}`);
+    return EXIT.OK;
   } finally {
     unsignal();
   }
-  say(`stopped (${sig})${tracer ? `: ${tracer.stats().lost} events lost` : ''}`);
-  return EXIT.OK;
 }

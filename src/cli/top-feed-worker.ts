@@ -28,10 +28,18 @@ interface Slot {
 
 async function main(): Promise<void> {
   let tracer: RxTracer;
+  // A 'close' while the tracer starts (a stop signal during top's start-up) aborts the start:
+  // openTracer undoes what it did (tracefs mount, perf fds) and rejects with ABORT_ERR.
+  const startup = new AbortController();
+  const onEarlyClose = (m: unknown): void => {
+    if (m === 'close') startup.abort();
+  };
+  parentPort!.on('message', onEarlyClose);
   try {
     // Notices (a tracefs mount made and undone, a tracepoint this kernel lacks) go to the main
     // thread, which shows them in the header: stderr would write over the full screen.
-    tracer = await openTracer({ resolve: true, notice: (message) => post({ type: 'notice', message }) });
+    tracer = await openTracer({ resolve: true, notice: (message) => post({ type: 'notice', message }), signal: startup.signal });
+    parentPort!.off('message', onEarlyClose);
   } catch (e) {
     const r = e instanceof RxtraceError ? e : undefined;
     post({ type: 'failed', code: r?.code ?? 'EIO', message: (e as Error).message, hint: r?.hint });

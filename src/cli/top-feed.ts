@@ -79,10 +79,23 @@ export class TracerFeed {
     });
   }
 
-  static start(sink: FeedSink, timeoutMs = 30_000): Promise<TracerFeed> {
+  /**
+   * `signal` aborts the start (a stop signal during top's start-up): the worker undoes what it
+   * did and exits, and start() rejects with ABORT_ERR.
+   */
+  static start(sink: FeedSink, timeoutMs = 30_000, signal?: AbortSignal): Promise<TracerFeed> {
     return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(new RxtraceError('ABORT_ERR', 'stopped before the tracer started'));
+        return;
+      }
       const worker = new Worker(new URL('./top-feed-worker.js', import.meta.url));
       let feed: TracerFeed | undefined;
+      const onAbort = (): void => {
+        if (!feed) worker.postMessage('close');
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      worker.once('exit', () => signal?.removeEventListener('abort', onAbort));
       const timer = setTimeout(() => {
         void worker.terminate();
         reject(new RxtraceError('ETIMEDOUT', `the tracer did not start within ${timeoutMs / 1000} s`));

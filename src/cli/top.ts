@@ -73,6 +73,10 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
   let modeDetail = opts.trace ? 'starting the tracer…' : 'tracing off (--no-trace)';
   let feedFailure: string | undefined;
   const notices: string[] = [];
+  // A stop signal while the tracer starts aborts the start (the worker undoes its tracefs
+  // mount and perf fds): see onStopSignals below, installed before any of this runs.
+  const startup = new AbortController();
+  let stopSignal: NodeJS.Signals | undefined;
   const startFeed = async (): Promise<void> => {
     try {
       feed = await TracerFeed.start({
@@ -90,10 +94,11 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
           modeDetail = 'the tracer stopped';
           model.tracing = false;
         },
-      });
+      }, undefined, startup.signal);
       model.tracing = true;
       modeDetail = feed.events.map((e) => e.split(':')[1] ?? e).join(', ');
     } catch (e) {
+      if (startup.signal.aborted && e instanceof RxtraceError && e.code === 'ABORT_ERR') return;
       const why = e instanceof RxtraceError ? `${e.code}: ${e.message}` : (e as Error).message;
       modeDetail = `tracing unavailable: ${why}`;
     }
@@ -107,7 +112,11 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
     stopped = true;
     wake?.();
   };
-  const unsignal = onStopSignals(stop);
+  const unsignal = onStopSignals((sig) => {
+    stopSignal ??= sig;
+    startup.abort();
+    stop();
+  });
 
   out?.onReaderGone(stop);
 
@@ -167,6 +176,7 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
   };
   const onResize = (): void => requestDraw();
 
+  let startupStopped: NodeJS.Signals | undefined;
   const rcvbufReader = new RcvbufReader();
   let rcvbufs: Map<number, SkMem> | undefined;
   let rcvbufAt = -Infinity;
@@ -179,7 +189,10 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
     }
     if (opts.trace) {
       await startFeed();
-      if (stopped) return EXIT.OK;
+      if (stopped) {
+        if (stopSignal && !feed) startupStopped = stopSignal;
+        return EXIT.OK;
+      }
       drawNow();
     }
     const reader = new SnapshotReader();
@@ -227,6 +240,8 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
     unsignal();
     await feed?.close();
     await out?.end();
+    // After the screen is left, so that the line stays visible.
+    if (startupStopped) process.stderr.write(`rxtrace: stopped during start-up (${startupStopped})\n`);
   }
   return EXIT.OK;
 }

@@ -1,6 +1,7 @@
 // `rxtrace trace`: stream drops live as NDJSON or text, with a summary on stderr at the end.
 import type { Command } from 'commander';
 import type { DropEvent, LostEvent } from '../decode/events.js';
+import { RxtraceError } from '../errors.js';
 import { openTracer, type RxTracer, type TraceRecord } from '../tracer.js';
 import { writeRecordJson } from '../render/ndjson.js';
 import { recordToText } from '../render/text.js';
@@ -46,46 +47,73 @@ export function registerTrace(program: Command): void {
 export async function runTrace(opts: TraceCliOptions): Promise<number> {
   const format = defaultFormat(opts.format);
   const ndjson = format === 'ndjson';
-  const out = new LineWriter();
-  const started = Date.now();
-  const tracer: RxTracer = await openTracer({
-    events: opts.event,
-    only: opts.only,
-    filter: opts.filter,
-    port: opts.port,
-    pid: opts.pid,
-    reasons: opts.reason,
-    resolve: opts.resolve,
-    ringPages: opts.ringPages,
-    // Records waiting for attribution before the tracer pauses the reader. The kernel rings
-    // (up to 8 MiB a CPU) are the cheaper buffer: raw bytes, not objects for the garbage collector.
-    highWaterMark: 16384,
-  });
-  let stopReason = 'end';
+  // Stop signals first, before any start-up work (docs/faults.md B11): a signal during start-up
+  // aborts openTracer, which undoes what it did (tracefs mount, attributor, perf fds).
+  const startup = new AbortController();
+  let tracer: RxTracer | undefined;
+  let stopSignal: NodeJS.Signals | undefined;
+  let stopReason: string | undefined;
   const stop = (why: string): void => {
-    stopReason = why;
-    void tracer.close();
+    stopReason ??= why;
+    void tracer?.close();
   };
-  const unsignal = onStopSignals((sig) => stop(sig));
+  const unsignal = onStopSignals((sig) => {
+    stopSignal = sig;
+    if (tracer) stop(sig);
+    else startup.abort();
+  });
+  const out = new LineWriter(process.stdout, 'records');
+  const started = Date.now();
+  try {
+    tracer = await openTracer({
+      events: opts.event,
+      only: opts.only,
+      filter: opts.filter,
+      port: opts.port,
+      pid: opts.pid,
+      reasons: opts.reason,
+      resolve: opts.resolve,
+      ringPages: opts.ringPages,
+      // Records waiting for attribution before the tracer pauses the reader. The kernel rings
+      // (up to 8 MiB a CPU) are the cheaper buffer: raw bytes, not objects for the garbage collector.
+      highWaterMark: 16384,
+      signal: startup.signal,
+    });
+  } catch (e) {
+    unsignal();
+    if (startup.signal.aborted && e instanceof RxtraceError && e.code === 'ABORT_ERR') {
+      process.stderr.write(`rxtrace: stopped during start-up (${stopSignal ?? 'signal'})\n`);
+      return EXIT.OK;
+    }
+    throw e;
+  }
+  const tr = tracer;
   out.onReaderGone(() => stop('reader gone'));
   const timer = opts.duration ? setTimeout(() => stop('duration'), opts.duration * 1000) : undefined;
   if (format === 'text') {
-    process.stderr.write(`rxtrace: tracing ${tracer.plan.events.map((e) => e.compiled.event + (e.filter ? ` [${e.filter}]` : '')).join(', ')}; Ctrl-C to stop\n`);
+    process.stderr.write(`rxtrace: tracing ${tr.plan.events.map((e) => e.compiled.event + (e.filter ? ` [${e.filter}]` : '')).join(', ')}; Ctrl-C to stop\n`);
   }
-  let drops = 0;
+  /** What was printed (handed to stdout): the summary counts these, not what was delivered. */
+  const printed: Printed = { events: {}, drops: 0, lost: 0, lostPerCpu: {} };
   /** Render one record; a promise when the output must drain first. */
   const write = (rec: TraceRecord): Promise<void> | undefined => {
     if (rec.event !== 'lost') {
-      if (opts.count !== undefined && drops >= opts.count) return undefined; // already stopping
-      drops++;
+      if (opts.count !== undefined && printed.drops >= opts.count) return undefined; // past --count: stopping
+      printed.drops++;
+      printed.events[rec.event] = (printed.events[rec.event] ?? 0) + 1;
+    } else {
+      const l = rec as LostEvent;
+      printed.lost += l.lost;
+      printed.lostPerCpu[l.cpu] = (printed.lostPerCpu[l.cpu] ?? 0) + l.lost;
     }
-    // NDJSON goes straight into the writer's buffer as bytes; text lines are strings.
     let wait: Promise<void> | undefined;
-    if (ndjson) {
+    if (out.cutShort) out.skipLine(); // output given up after a stop signal: counted as not written
+    else if (ndjson) {
+      // NDJSON goes straight into the writer's buffer as bytes; text lines are strings.
       writeRecordJson(out.w, rec);
       wait = out.endLine();
     } else wait = out.line(recordToText(rec as DropEvent & LostEvent));
-    if (opts.count !== undefined && drops >= opts.count && rec.event !== 'lost') {
+    if (opts.count !== undefined && printed.drops >= opts.count && rec.event !== 'lost') {
       wait = out.flush() ?? wait;
       stop('count');
     }
@@ -93,28 +121,27 @@ export async function runTrace(opts: TraceCliOptions): Promise<number> {
   };
 
   // Records are written from the tracer's 'drop'/'lost' events, synchronously, as they are
-  // delivered: no promise per record. stdout on Linux is synchronous (files, pipes, TTYs), so a
-  // slow reader blocks this thread, the addon's queue fills, and the kernel counts the overflow
-  // as lost events: backpressure without memory growth. Should a write ever have to wait (an
-  // asynchronous destination), the rest goes through the async iterator, whose queue pauses
-  // the tracer when it fills.
+  // delivered: no promise per record. Files and pipes with room take each chunk at once. When
+  // a write has to wait (a pipe whose reader is behind), the rest goes through the async
+  // iterator, whose queue pauses the tracer when it fills, and the kernel counts the overflow
+  // as lost events: backpressure without memory growth.
   let iterator: AsyncIterator<TraceRecord> | undefined;
   let firstWait: Promise<void> | undefined;
   let writtenAtSwitch: TraceRecord | undefined;
   let failure: unknown;
   let toIterator!: () => void;
   const switched = new Promise<void>((resolve) => (toIterator = resolve));
-  const closed = new Promise<void>((resolve) => tracer.once('close', () => resolve()));
+  const closed = new Promise<void>((resolve) => tr.once('close', () => resolve()));
   const onRecord = (rec: TraceRecord): void => {
     if (out.readerGone || failure !== undefined) return;
     try {
       const wait = write(rec);
       if (wait && !iterator) {
-        tracer.off('drop', onRecord);
-        tracer.off('lost', onRecord);
+        tr.off('drop', onRecord);
+        tr.off('lost', onRecord);
         // Every later record queues here, in order. The tracer also queues the record being
         // delivered now (consumers are fed after listeners): it is written already, so skip it.
-        iterator = tracer[Symbol.asyncIterator]();
+        iterator = tr[Symbol.asyncIterator]();
         writtenAtSwitch = rec;
         firstWait = wait;
         toIterator();
@@ -124,8 +151,8 @@ export async function runTrace(opts: TraceCliOptions): Promise<number> {
       stop('error');
     }
   };
-  tracer.on('drop', onRecord);
-  tracer.on('lost', onRecord);
+  tr.on('drop', onRecord);
+  tr.on('lost', onRecord);
   try {
     await Promise.race([closed, switched]);
     if (iterator) {
@@ -143,25 +170,46 @@ export async function runTrace(opts: TraceCliOptions): Promise<number> {
       }
     }
   } finally {
-    tracer.off('drop', onRecord);
-    tracer.off('lost', onRecord);
+    tr.off('drop', onRecord);
+    tr.off('lost', onRecord);
     if (timer) clearTimeout(timer);
-    await tracer.close();
+    await tr.close();
     await out.end();
     unsignal();
   }
   if (failure !== undefined) throw failure;
-  if (!out.readerGone || stopReason !== 'reader gone') printSummary(tracer, started);
+  if (!out.readerGone || stopReason !== 'reader gone') printSummary(tr, printed, started, opts.count);
   return EXIT.OK;
 }
 
-function printSummary(tracer: RxTracer, started: number): void {
+interface Printed {
+  /** Drop records printed, per tracepoint. */
+  events: Record<string, number>;
+  drops: number;
+  /** The sum of the `lost` records printed, and per CPU. */
+  lost: number;
+  lostPerCpu: Record<number, number>;
+}
+
+/**
+ * `rxtrace: N events in T s (per event), L lost (per cpu)…`: N and L are what was printed, so
+ * they match stdout. What the tracer delivered beyond that (past --count, or after the reader
+ * of stdout went away) is said after, never folded in.
+ */
+function printSummary(tracer: RxTracer, printed: Printed, started: number, count: number | undefined): void {
   const s = tracer.stats();
   const secs = ((Date.now() - started) / 1000).toFixed(1);
-  const per = Object.entries(s.events).map(([k, v]) => `${k} ${v}`);
-  const total = Object.values(s.events).reduce((a, b) => a + b, 0);
-  const lostCpus = Object.entries(s.lostPerCpu).filter(([, v]) => v > 0).map(([c, v]) => `cpu${c} ${v}`);
-  const parts = [`${total} events in ${secs} s${per.length ? ` (${per.join(', ')})` : ''}`, `${s.lost} lost${lostCpus.length ? ` (${lostCpus.join(', ')})` : ''}`];
+  const per = Object.entries(printed.events).map(([k, v]) => `${k} ${v}`);
+  const lostCpus = Object.entries(printed.lostPerCpu).filter(([, v]) => v > 0).map(([c, v]) => `cpu${c} ${v}`);
+  const parts = [`${printed.drops} events in ${secs} s${per.length ? ` (${per.join(', ')})` : ''}`, `${printed.lost} lost${lostCpus.length ? ` (${lostCpus.join(', ')})` : ''}`];
+  const delivered = Object.values(s.events).reduce((a, b) => a + b, 0);
+  const moreDrops = delivered - printed.drops;
+  const moreLost = s.lost - printed.lost;
+  if (moreDrops > 0 || moreLost > 0) {
+    const what = [moreDrops > 0 ? `${moreDrops} more events` : '', moreLost > 0 ? `${moreLost} more lost samples` : ''].filter(Boolean).join(' and ');
+    const when = count !== undefined && printed.drops >= count ? `after --count ${count}` : 'after output ended';
+    parts.push(`not printed: ${what} delivered ${when} (${delivered} events delivered in all)`);
+  }
   if (s.filtered) parts.push(`${s.filtered} filtered in user space`);
   if (s.malformed) parts.push(`${s.malformed} malformed records`);
   process.stderr.write(`rxtrace: ${parts.join(', ')}\n`);
