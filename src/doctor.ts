@@ -400,19 +400,23 @@ function tracepointCheck(root: string, available: Set<string>, name: string): Tr
     };
   } catch (e) {
     const code = e instanceof FormatParseError ? 'EFORMAT' : e instanceof RxtraceError ? e.code : 'EIO';
-    const bad = e instanceof FormatParseError || code === 'EFORMAT';
+    let detail = errText(e);
+    let hint = e instanceof RxtraceError && e.hint ? e.hint : 'check the tracefs mount';
+    if (e instanceof FormatParseError) {
+      detail = `its format file cannot be read as a layout: ${detail}`;
+      hint = 'the format file is malformed or truncated; check it with cat, and report the kernel version';
+    } else if (code === 'EFORMAT') {
+      // A bad id file (readEventFiles): its own hint points here.
+      hint = 'the tracefs tree is damaged or not a tracefs: check the tree the tracefs check names (RXTRACE_TRACEFS set to a stale copy?)';
+    }
     return {
       check: {
         check,
         // Tracing this event would fail; for kfree_skb (not traced by default) that is less.
         status: isDefault ? 'fail' : 'warn',
         code,
-        detail: bad ? `its format file cannot be read as a layout: ${errText(e)}` : errText(e),
-        hint: bad
-          ? 'the format file is malformed or truncated; check it with cat, and report the kernel version'
-          : e instanceof RxtraceError && e.hint
-            ? e.hint
-            : 'check the tracefs mount',
+        detail,
+        hint,
         data: { event: name, present: true },
       },
     };

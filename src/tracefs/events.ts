@@ -52,7 +52,7 @@ export function resolveEventName(input: string, available: string[]): EventRef {
   }
   const close = closeMatches(text, available);
   throw new RxtraceError('EUNKNOWNEVENT', `unknown tracepoint "${text}"${close.length ? `; did you mean ${close.join(', ')}?` : ''}`, {
-    hint: 'list this kernel\'s events with: rxtrace doctor --events, or ls /sys/kernel/tracing/events/<subsystem>',
+    hint: 'rxtrace doctor shows which of rxtrace\'s tracepoints this kernel has; ls /sys/kernel/tracing/events/<subsystem> lists every event (as root, with tracefs mounted)',
     details: { event: text, suggestions: close },
   });
 }
@@ -100,7 +100,7 @@ export function readEventFiles(root: string, ev: EventRef): { id: number; format
     if (!/^\d{1,5}$/.test(idText) || Number(idText) > 65535) {
       throw new RxtraceError('EFORMAT', `${dir}/id is not a tracepoint id: ${JSON.stringify(idText.slice(0, 40))}`, {
         path: `${dir}/id`,
-        hint: 'the tracefs tree is damaged or not a tracefs; check the mount (rxtrace doctor)',
+        hint: 'the tracefs tree is damaged or not a tracefs: rxtrace doctor shows which tree is used (RXTRACE_TRACEFS, or the mount) and checks its tracepoint files',
       });
     }
     return { id: Number(idText), format };

@@ -2,7 +2,7 @@
 // /proc/self/status, the pointer column's kind, the ring sizing and locked-memory arithmetic,
 // layouts from other kernels' format fixtures, the exit code and the text table; and runDoctor()
 // over fixture tracefs trees (no perf session: perf: false).
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -272,6 +272,21 @@ describe('runDoctor over fixture tracefs trees (perf: false)', () => {
     expect(udp).toMatchObject({ status: 'fail', code: 'EFORMAT' });
     expect(udp.hint).toMatch(/malformed or truncated/);
     expect(doctorExitCode([udp])).toBe(EXIT.UNAVAILABLE);
+  });
+
+  it('an id file that is not a tracepoint id: that tracepoint fails with EFORMAT, naming the id file', async () => {
+    const tree = mkdtempSync(join(tmpdir(), 'rxt-doctor-badid-'));
+    try {
+      cpSync(join(TREES, '6.18-no-exceed'), tree, { recursive: true });
+      writeFileSync(join(tree, 'events', 'sock', 'sock_rcvqueue_full', 'id'), 'not-a-number\n');
+      const c = byName(await run(tree), 'tracepoint sock:sock_rcvqueue_full');
+      expect(c).toMatchObject({ status: 'fail', code: 'EFORMAT' });
+      expect(c.detail).toMatch(/sock_rcvqueue_full\/id is not a tracepoint id/);
+      expect(c.hint).toMatch(/damaged or not a tracefs/);
+      expect(c.hint).not.toMatch(/rxtrace doctor/);
+    } finally {
+      rmSync(tree, { recursive: true, force: true });
+    }
   });
 
   it('none of the default tracepoints: each fails with ENOTRACEPOINT, as trace would exit 69', async () => {
