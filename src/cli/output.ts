@@ -88,6 +88,8 @@ export class LineWriter {
         this.gone();
       }
     });
+    // Destroyed without an error: nobody waits for it any more.
+    out.once('close', () => this.wake());
   }
 
   get readerGone(): boolean {
@@ -165,7 +167,13 @@ export class LineWriter {
     this.lines = 0;
     this.w.pos = 0;
     const entry: Inflight = { chunk, lines };
-    this.out.write(chunk, () => this.written(entry));
+    this.out.write(chunk, (e) => this.written(entry, e));
+    // A file that failed at once (ENOSPC on /dev/full): its 'error' comes on the next tick.
+    // Wait for it, so that whoever awaits this knows the output failed (main exits 71).
+    if (this.out.errored) {
+      this.inflight = entry;
+      return this.waitForRoom();
+    }
     // Files and pipes with room take the bytes at once: reuse the buffer. If the stream kept
     // the chunk to write later, it is the stream's now, and the next lines wait for it.
     if (this.out.writableLength === 0) return undefined;
@@ -174,9 +182,10 @@ export class LineWriter {
     return this.waitForRoom();
   }
 
-  private written(entry: Inflight): void {
+  private written(entry: Inflight, e?: Error | null): void {
     if (this.inflight !== entry) return;
     this.inflight = undefined;
+    if (e) return; // the 'error' event follows: gone() wakes the waiters
     this.wake();
     if (this.w.pos > 0) this.flushLater();
   }

@@ -66,6 +66,21 @@ describe('LineWriter', () => {
     expect(outputCutShort()).toBe(false);
   });
 
+  it('a destination that fails at once (ENOSPC): end() waits for the error, which is remembered and said once', async () => {
+    const { LineWriter, outputFailed } = await load();
+    const out = new Writable({
+      write(_chunk, _e, cb) {
+        cb(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+      },
+    });
+    const w = new LineWriter(out);
+    w.line('one');
+    await w.end();
+    expect(outputFailed()).toBe(true);
+    expect(w.readerGone).toBe(true);
+    expect(stderr).toEqual(['rxtrace: cannot write output: ENOSPC (check the disk or the destination of stdout)\n']);
+  });
+
   it('a stuck destination: one chunk in its hands, the rest waits in the writer; all of it once it moves', async () => {
     const { LineWriter } = await load();
     const out = new StuckPipe();
