@@ -88,8 +88,8 @@ export class LineWriter {
         this.gone();
       }
     });
-    // Destroyed without an error: nobody waits for it any more.
-    out.once('close', () => this.wake());
+    // Closed (destroyed) without an error: nothing more can be written, as when the reader goes.
+    out.once('close', () => this.gone());
   }
 
   get readerGone(): boolean {
