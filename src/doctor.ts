@@ -708,29 +708,11 @@ async function ownersCheck(ctx: Context): Promise<DoctorCheck> {
     const scan = await scanSocketOwners('/proc');
     const processes = scan.netnsByPid.size;
     const netns = scan.pidsByNetns.size;
-    const data: Record<string, unknown> = { sockets: scan.byInode.size, netns, denied: scan.ownersDenied };
-    if (scan.ownersDenied.length === 0) {
-      return { check, status: 'ok', detail: `read /proc/PID/fd of every process (${processes}): ${scan.byInode.size} sockets with known owners, in ${netns} network namespace${netns === 1 ? '' : 's'}`, data };
-    }
-    // Kernel threads have no fd table to read and hold no sockets: they are not a loss.
-    const users: string[] = [];
-    let kthreads = 0;
-    const kthreadPids = new Set<number>();
-    for (const pid of scan.ownersDenied) {
-      const st = read(`/proc/${pid}/status`);
-      const text = 'text' in st ? st.text : '';
-      const ppid = /^PPid:\s+(\d+)/m.exec(text)?.[1];
-      if (pid === 2 || ppid === '2') {
-        kthreads++;
-        kthreadPids.add(pid);
-        continue;
-      }
-      const comm = /^Name:\s+(.*)$/m.exec(text)?.[1];
-      const uid = /^Uid:\s+(\d+)/m.exec(text)?.[1];
-      users.push(`${pid}${comm ? ` ${comm}` : ''}${uid !== undefined ? ` (uid ${uid})` : ''}`);
-    }
-    data.denied = scan.ownersDenied.filter((pid) => !kthreadPids.has(pid));
-    data.kernelThreadsDenied = kthreads;
+    // Kernel threads have no fd table to read and hold no sockets: the scan leaves them out of
+    // ownersDenied (they are not a loss) and counts them in skipped.denied.
+    const kthreads = scan.kernelThreadsDenied;
+    const users = scan.ownersDenied.map((d) => `${d.pid}${d.comm ? ` ${d.comm}` : ''}${d.uid !== undefined ? ` (uid ${d.uid})` : ''}`);
+    const data: Record<string, unknown> = { sockets: scan.byInode.size, netns, denied: scan.ownersDenied.map((d) => d.pid), kernelThreadsDenied: kthreads };
     const kt = kthreads ? `; ${kthreads} kernel thread${kthreads === 1 ? '' : 's'} (no sockets) could not be read either` : '';
     if (users.length === 0) {
       return { check, status: 'ok', detail: `read /proc/PID/fd of every process (${processes}): ${scan.byInode.size} sockets with known owners, in ${netns} network namespace${netns === 1 ? '' : 's'}${kt}`, data };

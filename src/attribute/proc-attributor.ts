@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { nowMonoNs } from '../decode/batch.js';
 import type { DropEvent, SocketInfo } from '../decode/events.js';
-import { scanSocketOwners, type Owner } from '../procnet/owners.js';
+import { scanSocketOwners, type DeniedProcess, type Owner } from '../procnet/owners.js';
 import type { SocketTable } from '../procnet/sockets.js';
 import { getPageSize, readProtoMem, readSockstat } from '../procnet/sockstat.js';
 import { DecodedDrop } from '../decode/drop.js';
@@ -63,7 +63,7 @@ export class ProcAttributor implements Attributor {
   private lastEvent?: DecodedDrop;
   private lastNeed?: Need;
   /** Pids whose fds we could not read in the last owner scan. */
-  private ownersDenied: number[] = [];
+  private ownersDenied: DeniedProcess[] = [];
   private onError?: (e: RxtraceError) => void;
   private onWarning?: (e: RxtraceError) => void;
   private readonly pending: { e: RxtraceError; warning: boolean }[] = [];
@@ -125,13 +125,14 @@ export class ProcAttributor implements Attributor {
   /** Said once, when a dropping socket first comes out owner-less while some fds were unreadable. */
   private warnOwnersUnknown(row: NsRow): void {
     if (this.reported.has('owners-denied')) return;
-    const d = this.ownersDenied;
-    const shown = d.slice(0, 5).map((pid) => `${pid} (${readComm(this.procRoot, pid)})`);
+    // The socket's uid (its table's uid column) points at the likeliest owners: those first.
+    const d = [...this.ownersDenied].sort((x, y) => Number(y.uid === row.uid) - Number(x.uid === row.uid) || x.pid - y.pid);
+    const shown = d.slice(0, 5).map((p) => `${p.pid} (${p.comm || '?'}${p.uid !== undefined ? `, uid ${p.uid}` : ''})`);
     const more = d.length > 5 ? ` and ${d.length - 5} more` : '';
     this.report(
       'owners-denied',
-      new RxtraceError('EACCES', `no owner found for ${row.table} ${row.localText} (inode ${row.inode}), and the open files of process ${shown.join(', ')}${more} could not be read: such sockets are marked "owners_unknown"`, {
-        path: `${this.procRoot}/${d[0]}/fd`,
+      new RxtraceError('EACCES', `no owner found for ${row.table} ${row.localText} (inode ${row.inode}, uid ${row.uid}): could not read the open files of process ${shown.join(', ')}${more}, so such sockets are marked "owners_unknown"`, {
+        path: `${this.procRoot}/${d[0].pid}/fd`,
         hint: 'run rxtrace as root with CAP_SYS_PTRACE (and /proc without hidepid) to see every owner',
       }),
       true,
@@ -339,14 +340,6 @@ function copyInfo(i: SocketInfo): SocketInfo {
   if (i.stale) c.stale = true;
   if (i.owners_unknown) c.owners_unknown = true;
   return c;
-}
-
-function readComm(procRoot: string, pid: number): string {
-  try {
-    return readFileSync(`${procRoot}/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return '?';
-  }
 }
 
 function isNullPointer(v: unknown): boolean {

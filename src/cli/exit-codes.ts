@@ -15,7 +15,7 @@ export const EXIT = {
   CANTBIND: 75,
   /** Permission: not root and no CAP_PERFMON. */
   NOPERM: 77,
-  /** Interrupted by a second SIGINT during shutdown. */
+  /** Interrupted by a second stop signal (SIGINT, SIGTERM, SIGHUP) during shutdown. */
   INTERRUPTED: 130,
 } as const;
 

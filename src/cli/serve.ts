@@ -10,6 +10,7 @@ import { TracerFeed } from '../metrics/drops.js';
 import { buildRegistry } from '../metrics/registry.js';
 import { DEFAULT_LISTEN, formatAddress, isLoopback, parseListen, startMetricsServer } from '../metrics/server.js';
 import { openTracer, type RxTracer } from '../tracer.js';
+import { reportTracerProblems } from './tracer-reports.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { onStopSignals } from './lifecycle.js';
 import { collectList, portNumber, positiveInt } from './options.js';
@@ -52,7 +53,8 @@ async function tryTracer(opts: ServeCliOptions, signal: AbortSignal): Promise<Rx
     return undefined;
   }
   try {
-    return await openTracer({ events: opts.event, port: opts.port, filter: opts.filter, ringPages: opts.ringPages, notice: say, signal });
+    // aggregate: /metrics only counts, so the reader thread counts identical drops for us.
+    return await openTracer({ events: opts.event, port: opts.port, filter: opts.filter, ringPages: opts.ringPages, notice: say, signal, aggregate: true });
   } catch (e) {
     if (signal.aborted && e instanceof RxtraceError && e.code === 'ABORT_ERR') return undefined;
     if (exitCodeFor(e) === EXIT.USAGE || !(e instanceof RxtraceError)) throw e;
@@ -119,7 +121,7 @@ export async function runServe(opts: ServeCliOptions): Promise<number> {
     }
     if (tracer) {
       feed = new TracerFeed(tracer, { top: opts.top, cpus: onlineCpus() });
-      tracer.on('error', (e) => say(`tracer: ${e.message}`));
+      reportTracerProblems(tracer);
     }
     const where = formatAddress(server.address);
     if (!isLoopback(listen.host)) say(`listening beyond loopback on ${where}: whoever reaches it can read socket addresses and process names`);

@@ -38,7 +38,9 @@ async function main(): Promise<void> {
   try {
     // Notices (a tracefs mount made and undone, a tracepoint this kernel lacks) go to the main
     // thread, which shows them in the header: stderr would write over the full screen.
-    tracer = await openTracer({ resolve: true, notice: (message) => post({ type: 'notice', message }), signal: startup.signal });
+    // aggregate: the reader thread counts identical drops, so a storm of a million drops a
+    // second is a few hundred events here (top only counts them).
+    tracer = await openTracer({ resolve: true, aggregate: true, notice: (message) => post({ type: 'notice', message }), signal: startup.signal });
     parentPort!.off('message', onEarlyClose);
   } catch (e) {
     const r = e instanceof RxtraceError ? e : undefined;
@@ -58,17 +60,28 @@ async function main(): Promise<void> {
     let slot = slots.get(end);
     if (!slot) slots.set(end, (slot = { sockets: new Map(), global: 0, unattributed: 0 }));
     const s = ev.socket;
+    const n = ev.count ?? 1;
     if (s) {
-      slot.sockets.set(s.inode, (slot.sockets.get(s.inode) ?? 0) + 1);
+      slot.sockets.set(s.inode, (slot.sockets.get(s.inode) ?? 0) + n);
       const key = s.owners.map((o) => o.pid).join(',');
       if (known.get(s.inode) !== key) {
         known.set(s.inode, key);
         newSockets.push(s);
       }
-      const rb = ev.fields.sk_rcvbuf;
-      if (typeof rb === 'number' && rb > 0) rcvbuf.push([s.inode, rb]);
-    } else if (ev.match === 'global') slot.global++;
-    else slot.unattributed++;
+      // Only this event has sk_rcvbuf; reading `fields` of the others would build them for nothing.
+      if (ev.event === 'sock:sock_rcvqueue_full') {
+        const rb = ev.fields.sk_rcvbuf;
+        if (typeof rb === 'number' && rb > 0) rcvbuf.push([s.inode, rb]);
+      }
+    } else if (ev.match === 'global') slot.global += n;
+    else slot.unattributed += n;
+  });
+  // Said once each, in the header (e.g. owners that could not be read).
+  const warned = new Set<string>();
+  tracer.on('warning', (e) => {
+    if (warned.has(e.message)) return;
+    warned.add(e.message);
+    post({ type: 'notice', message: `warning: ${e.message}` });
   });
   tracer.on('lost', (ev) => (lost += ev.lost));
   tracer.on('error', (e) => {

@@ -9,6 +9,7 @@ import { EXIT } from './exit-codes.js';
 import { onStopSignals } from './lifecycle.js';
 import { collectList, defaultFormat, formatOption, portNumber, positiveInt, positiveNumber, type Format } from './options.js';
 import { LineWriter } from './output.js';
+import { reportTracerProblems } from './tracer-reports.js';
 
 export interface TraceCliOptions {
   event?: string[];
@@ -88,6 +89,7 @@ export async function runTrace(opts: TraceCliOptions): Promise<number> {
     throw e;
   }
   const tr = tracer;
+  reportTracerProblems(tr);
   out.onReaderGone(() => stop('reader gone'));
   const timer = opts.duration ? setTimeout(() => stop('duration'), opts.duration * 1000) : undefined;
   if (format === 'text') {

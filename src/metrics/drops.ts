@@ -39,7 +39,8 @@ export class TracerFeed {
   ) {
     this.drops = new TopNDrops({ ...opts, events: tracer.plan.events.map((e) => e.compiled.event) });
     for (const c of opts.cpus ?? []) this.lostPerCpu.set(c, 0);
-    const onDrop = (d: DropEvent): void => this.drops.add(dropKeyOf(d));
+    // An aggregated event (the tracer's aggregate option) stands for `count` drops.
+    const onDrop = (d: DropEvent): void => this.drops.add(dropKeyOf(d), d.count ?? 1);
     const onLost = (l: LostEvent): void => {
       this.lostPerCpu.set(l.cpu, (this.lostPerCpu.get(l.cpu) ?? 0) + l.lost);
     };

@@ -32,8 +32,22 @@ export interface SocketOwners {
    * zombies hold no fds and are not counted.
    */
   skipped: { vanished: number; denied: number };
-  /** Pids whose fds could not be read (EACCES, EPERM): the owners of their sockets are unknown. */
-  ownersDenied: number[];
+  /**
+   * Processes whose fds could not be read (EACCES, EPERM): the owners of their sockets are
+   * unknown. Kernel threads are left out (they hold no fds, so nothing is unknown there); they
+   * still count in `skipped.denied`.
+   */
+  ownersDenied: DeniedProcess[];
+  /** Kernel threads among the denied (counted in skipped.denied, left out of ownersDenied). */
+  kernelThreadsDenied: number;
+}
+
+export interface DeniedProcess {
+  pid: number;
+  /** From /proc/PID/status (readable when fd is not); '' if that too was hidden. */
+  comm: string;
+  /** Real uid from /proc/PID/status, when readable: set beside a socket's uid column. */
+  uid?: number;
 }
 
 /** The synchronous fs calls the scan makes; tests pass fakes to produce EACCES as root. */
@@ -57,6 +71,20 @@ const NETNS_LINK = /^net:\[([0-9]+)\]$/;
 /** Thrown inside the scan to skip one process; never escapes. */
 class Skip {
   constructor(readonly kind: 'vanished' | 'denied' | 'zombie') {}
+}
+
+/** Who a process with unreadable fds is, from /proc/PID/status; undefined for a kernel thread (kthreadd, pid 2, and its children). */
+function deniedProcess(io: OwnerScanFs, dir: string, pid: number): DeniedProcess | undefined {
+  let text = '';
+  try {
+    text = io.readFileSync(`${dir}/status`, 'utf8');
+  } catch {
+    // hidden too (hidepid=2): all we know is the pid
+  }
+  const ppid = /^PPid:\s+(\d+)/m.exec(text)?.[1];
+  if (pid === 2 || ppid === '2') return undefined;
+  const uid = /^Uid:\s+(\d+)/m.exec(text)?.[1];
+  return { pid, comm: /^Name:\s+(.*)$/m.exec(text)?.[1] ?? '', uid: uid === undefined ? undefined : Number(uid) };
 }
 
 /** Parses `socket:[12345]` → 12345; undefined for any other link (files, pipes, anon inodes). */
@@ -86,6 +114,7 @@ export async function scanSocketOwners(procRoot = '/proc', opts: ScanOptions = {
     pidsByNetns: new Map(),
     skipped: { vanished: 0, denied: 0 },
     ownersDenied: [],
+    kernelThreadsDenied: 0,
   };
   let names: string[];
   try {
@@ -157,7 +186,11 @@ export async function scanSocketOwners(procRoot = '/proc', opts: ScanOptions = {
     } catch (e) {
       if (!(e instanceof Skip)) throw e;
       if (e.kind !== 'zombie') result.skipped[e.kind]++;
-      if (e.kind === 'denied') result.ownersDenied.push(pid);
+      if (e.kind === 'denied') {
+        const d = deniedProcess(io, dir, pid);
+        if (d) result.ownersDenied.push(d);
+        else result.kernelThreadsDenied++;
+      }
     }
     if (performance.now() - sliceStart >= sliceMs) {
       await new Promise<void>((resolve) => setImmediate(resolve));

@@ -72,6 +72,22 @@ describe('scanSocketOwners on a fake /proc', () => {
     expect(r.skipped).toEqual({ vanished: 1, denied: 1 });
   });
 
+  it('names the processes whose fds were denied (comm, uid from status), leaving kernel threads out', async () => {
+    writeFileSync(join(root, '5', 'status'), 'Name:\tsecret\nPPid:\t1\nUid:\t1000\t1000\t1000\t1000\n');
+    proc(11, 'kworker/0:1', 4026531840, {});
+    writeFileSync(join(root, '11', 'status'), 'Name:\tkworker/0:1\nPPid:\t2\nUid:\t0\t0\t0\t0\n');
+    const deny: OwnerScanFs = { ...denyPid5, readdirSync: (p) => (p === join(root, '11', 'fd') ? (() => { throw errno('EACCES'); })() : denyPid5.readdirSync(p)) };
+    try {
+      const r = await scanSocketOwners(root, { fs: deny });
+      expect(r.ownersDenied).toEqual([{ pid: 5, comm: 'secret', uid: 1000 }]);
+      expect(r.kernelThreadsDenied).toBe(1);
+      expect(r.skipped.denied).toBe(2);
+    } finally {
+      rmSync(join(root, '11'), { recursive: true, force: true });
+      rmSync(join(root, '5', 'status'), { force: true });
+    }
+  });
+
   it('without the injected error pid 5 is read', async () => {
     const r = await scanSocketOwners(root);
     expect(r.byInode.get(500)).toEqual([{ pid: 5, comm: 'secret' }]);
