@@ -14,6 +14,8 @@ import { onlineCpus } from '../../dist/cpus.js';
 import { openSync, writeSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { RxTracer } from '../../dist/tracer.js';
+import { nowMonoNs } from '../../dist/decode/batch.js';
+const ProcAttributor = await import('../../dist/attribute/proc-attributor.js').then((m) => m.ProcAttributor, () => undefined);
 import { LineWriter } from '../../dist/cli/output.js';
 import { send, startSink } from './lib.mjs';
 
@@ -48,9 +50,18 @@ async function record() {
     for (let i = 0; i < 10 && events < WANT; i++) await send(sink.port, 0.5);
   } finally {
     await session.close();
-    await sink.stop();
   }
-  return { plan, batches, clock: new WallClock(native.clockOffsetNs()) };
+  // The sink stays open: the attribution replays match the recorded drops to it.
+  return { plan, batches, clock: new WallClock(native.clockOffsetNs()), sink };
+}
+
+/** Stamp every sample of `buf` with CLOCK_MONOTONIC now (layout in src/native.ts: time at +24). */
+function restamp(buf) {
+  const dv = new DataView(buf);
+  const now = BigInt(nowMonoNs());
+  for (let off = 0; off + 16 <= buf.byteLength; off += 8 + dv.getUint16(off + 14, true)) {
+    if (dv.getUint32(off + 8, true) === 9) dv.setBigUint64(off + 24, now, true);
+  }
 }
 
 const cpuNow = () => {
@@ -151,7 +162,65 @@ async function replay(plan, batches, clock) {
   return result('replay: RxTracer + NDJSON to /dev/null, fed recorded batches (the JS side of rxtrace trace --no-resolve)', rates, walls);
 }
 
-const { plan, batches, clock } = await record();
+/**
+ * RxTracer fed the recorded batches, restamped to now so that they fall between live reads of
+ * /proc, with attribution (ProcAttributor against this host: the recording's sink is still
+ * open, so every event matches it) or without; counting drops (the library) or writing NDJSON
+ * to /dev/null as well (the CLI). The kernel and the reader thread are out of the picture, so
+ * the difference is attribution's own cost per event, /proc reads included.
+ */
+async function replayCounting(name, plan, batches, clock, { attributed, ndjsonOut }) {
+  const session = { setPaused() {}, close: async () => {}, ref() {}, unref() {}, stats: () => ({}), start: async () => {} };
+  const attributor = attributed ? await ProcAttributor.create() : undefined;
+  const tracer = new RxTracer(plan, session, new BatchDecoder(plan.events.map((e) => e.compiled), clock), attributor, {});
+  let n = 0;
+  let matched = 0;
+  let out;
+  if (ndjsonOut) {
+    const fd = openSync('/dev/null', 'w');
+    out = new LineWriter(new Writable({ write(chunk, _enc, cb) { writeSync(fd, chunk); cb(); } }));
+  }
+  tracer.on('drop', (e) => {
+    n++;
+    if (e.socket) matched++;
+    if (out) {
+      ndjson.writeRecordJson(out.w, e);
+      out.endLine();
+    }
+  });
+  const pass = async () => {
+    for (const b of batches) {
+      restamp(b);
+      tracer.onBatch(b);
+      await new Promise((r) => setImmediate(r));
+    }
+    // Let attribution catch up (it waits for /proc reads) before the next pass: no backlog grows.
+    while (tracer.pumping) await new Promise((r) => setTimeout(r, 1));
+  };
+  const t0 = performance.now();
+  while (performance.now() - t0 < 400) await pass();
+  const rates = [];
+  const walls = [];
+  const end = performance.now() + seconds * 1000;
+  const m0 = matched;
+  const n00 = n;
+  while (performance.now() < end) {
+    const n0 = n;
+    const w0 = performance.now();
+    const c0 = cpuNow();
+    do await pass();
+    while (performance.now() - w0 < 100);
+    rates.push((n - n0) / (cpuNow() - c0));
+    walls.push((n - n0) / ((performance.now() - w0) / 1000));
+  }
+  await tracer.close();
+  if (out) await out.end();
+  const r = result(name, rates, walls);
+  if (attributed) r.matchedShare = (matched - m0) / Math.max(1, n - n00);
+  return r;
+}
+
+const { plan, batches, clock, sink } = await record();
 const compiled = plan.events.map((e) => e.compiled);
 const mk = () => new BatchDecoder(compiled, clock);
 let sampleEvents = 0;
@@ -198,4 +267,16 @@ if (JsonBytes && ndjson.writeRecordJson) {
   results.push(bench('decode + NDJSON into a reusable buffer (the CLI path)', hot, mk, () => ({ drop: line, lost: line })));
 }
 results.push(await replay(plan, hot, clock));
+// Attribution's cost, without the kernel: counting with and without it, and with NDJSON.
+// (Older trees lack the pieces; then these cases are left out.)
+if (ProcAttributor) {
+  // A real flood to the sink meanwhile (untraced): attribution only names a socket whose drops
+  // counter rose between its reads, so replayed events need the counter to move as it would.
+  const flood = send(sink.port, 3 * (seconds + 0.4) + 2);
+  results.push(await replayCounting('replay: RxTracer counting drops, no attribution (the library, resolve: false)', plan, hot, clock, { attributed: false }));
+  results.push(await replayCounting('replay: RxTracer counting drops, with attribution (the library, resolve: true)', plan, hot, clock, { attributed: true }));
+  results.push(await replayCounting('replay: RxTracer + attribution + NDJSON to /dev/null (the JS side of rxtrace trace)', plan, hot, clock, { attributed: true, ndjsonOut: true }));
+  await flood;
+}
+await sink.stop();
 process.stdout.write(JSON.stringify({ recordedEvents: sampleEvents, recordedBatches: batches.length, recordedBytes: bytes, results, sinkHole: sinkHole > 0 }) + '\n');

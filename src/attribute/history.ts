@@ -57,9 +57,10 @@ export class ReadHistory {
    * The reads that bracket time t for every one of `tables`: `before` finished before t (its
    * counters predate the event), `after` started after t (its counters include it).
    */
-  window(t: number, tables: readonly SocketTable[]): { before?: TableRead; after?: TableRead } {
+  window(t: number, tables: readonly SocketTable[]): { readonly before?: TableRead; readonly after?: TableRead } {
+    // The cached object itself: no allocation per event in a storm.
     const c = this.cache.get(tables);
-    if (c !== undefined && c.version === this.version && c.lo < t && t < c.hi) return { before: c.before, after: c.after };
+    if (c !== undefined && c.version === this.version && c.lo < t && t < c.hi) return c;
     let before: TableRead | undefined;
     let after: TableRead | undefined;
     // The answer only changes where t crosses a read's start or end: between the nearest such
@@ -76,8 +77,9 @@ export class ReadHistory {
         else hi = lo; // t sits on a boundary: answer it, cache nothing
       }
     }
-    this.cache.set(tables, { version: this.version, lo, hi, before, after });
-    return { before, after };
+    const w: CachedWindow = { version: this.version, lo, hi, before, after };
+    this.cache.set(tables, w);
+    return w;
   }
 
   /** The newest read covering every one of `tables`. */

@@ -2,7 +2,7 @@
 // inode (for owners), kernel pointer (for kfree_skb rx_sk) and `drops` counter.
 // Columns are positional (the header names do not match the data tokens: `tx_queue rx_queue`
 // is printed as one `%08X:%08X` token), as in ss and the kernel's own *_format_sock().
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { RxtraceError } from '../errors.js';
 import { decodeProcEndpoint, formatSockaddr, HOST_ENDIANNESS, type Endianness, type Endpoint } from './addr.js';
 import { ProcParseError } from './errors.js';
@@ -138,7 +138,7 @@ export async function readSocketTable(table: SocketTable, procRoot = '/proc', pi
 
 async function exists(path: string): Promise<boolean> {
   try {
-    await stat(path);
+    statSync(path); // sync, as readTextIfExists: see read.ts
     return true;
   } catch {
     return false;

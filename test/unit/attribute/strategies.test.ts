@@ -144,8 +144,8 @@ describe('read history windows', () => {
     const r3 = read(200, [], ['icmp']);
     const r4 = read(300, []);
     [r1, r2, r3, r4].forEach((r) => h.add(r));
-    expect(h.window(150, ['udp'])).toEqual({ before: r2, after: r4 });
-    expect(h.window(150, ['icmp'])).toEqual({ before: r1, after: r3 });
+    expect(h.window(150, ['udp'])).toMatchObject({ before: r2, after: r4 });
+    expect(h.window(150, ['icmp'])).toMatchObject({ before: r1, after: r3 });
     expect(h.window(400, ['udp']).after).toBeUndefined();
     expect(h.coveredUntil(['icmp', 'udp'])).toBe(300);
   });
