@@ -143,23 +143,29 @@ async function replay(plan, batches, clock) {
       await new Promise((r) => setImmediate(r)); // the consumer drains it, as between two TSFN calls
     }
   };
+  const { rates, walls } = await timePasses(pass, () => n);
+  await tracer.close();
+  await out.end();
+  return result('replay: RxTracer + NDJSON to /dev/null, fed recorded batches (the JS side of rxtrace trace --no-resolve)', rates, walls);
+}
+
+/** Warm up `pass` for 400 ms, then time windows of at least 100 ms of it: events (count()) per CPU-second and per wall second. */
+async function timePasses(pass, count) {
   const t0 = performance.now();
   while (performance.now() - t0 < 400) await pass();
   const rates = [];
   const walls = [];
   const end = performance.now() + seconds * 1000;
   while (performance.now() < end) {
-    const n0 = n;
+    const n0 = count();
     const w0 = performance.now();
     const c0 = cpuNow();
     do await pass();
     while (performance.now() - w0 < 100);
-    rates.push((n - n0) / (cpuNow() - c0));
-    walls.push((n - n0) / ((performance.now() - w0) / 1000));
+    rates.push((count() - n0) / (cpuNow() - c0));
+    walls.push((count() - n0) / ((performance.now() - w0) / 1000));
   }
-  await tracer.close();
-  await out.end();
-  return result('replay: RxTracer + NDJSON to /dev/null, fed recorded batches (the JS side of rxtrace trace --no-resolve)', rates, walls);
+  return { rates, walls };
 }
 
 /**
@@ -197,22 +203,13 @@ async function replayCounting(name, plan, batches, clock, { attributed, ndjsonOu
     // Let attribution catch up (it waits for /proc reads) before the next pass: no backlog grows.
     while (tracer.pumping) await new Promise((r) => setTimeout(r, 1));
   };
-  const t0 = performance.now();
-  while (performance.now() - t0 < 400) await pass();
-  const rates = [];
-  const walls = [];
-  const end = performance.now() + seconds * 1000;
-  const m0 = matched;
-  const n00 = n;
-  while (performance.now() < end) {
-    const n0 = n;
-    const w0 = performance.now();
-    const c0 = cpuNow();
-    do await pass();
-    while (performance.now() - w0 < 100);
-    rates.push((n - n0) / (cpuNow() - c0));
-    walls.push((n - n0) / ((performance.now() - w0) / 1000));
-  }
+  let m0 = 0;
+  let n00 = 0;
+  const { rates, walls } = await timePasses(pass, () => {
+    // The first call after the warm-up: the matched share counts from here.
+    if (n00 === 0) [m0, n00] = [matched, n];
+    return n;
+  });
   await tracer.close();
   if (out) await out.end();
   const r = result(name, rates, walls);

@@ -113,3 +113,18 @@ export async function pollUntil<T>(read: () => T, ok: (v: T) => boolean, timeout
   }
   return v;
 }
+
+/**
+ * A UDP socket's `drops`, once it has stopped moving (loopback delivers in softirq, a little
+ * after the sender returns): read every `everyMs` until two reads agree, at most `tries` times.
+ */
+export async function settledUdpSocketDrops(inode: number, tries = 50, everyMs = 60): Promise<number> {
+  let last = udpSocketDrops(inode)?.drops ?? 0;
+  for (let i = 0; i < tries; i++) {
+    await new Promise((r) => setTimeout(r, everyMs));
+    const v = udpSocketDrops(inode)?.drops ?? 0;
+    if (v === last) return v;
+    last = v;
+  }
+  return last;
+}

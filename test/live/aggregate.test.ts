@@ -4,22 +4,13 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openTracer, type DropEvent, type RxTracer } from '../../src/index.js';
 import { describeLive } from '../helpers/live.js';
-import { udpSocketDrops } from '../helpers/procnet-read.js';
+import { settledUdpSocketDrops, udpSocketDrops } from '../helpers/procnet-read.js';
 import { addrPort, send, startSink, stopAllRxflood, type Sink } from '../helpers/rxflood.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const UDP_ONLY = { events: ['udp:udp_fail_queue_rcv_skb'], only: true, notice: () => undefined };
 
-async function settledDrops(s: Sink): Promise<number> {
-  let last = udpSocketDrops(s.inode)?.drops ?? 0;
-  for (let i = 0; i < 50; i++) {
-    await sleep(60);
-    const v = udpSocketDrops(s.inode)?.drops ?? 0;
-    if (v === last) return v;
-    last = v;
-  }
-  return last;
-}
+const settledDrops = (s: Sink): Promise<number> => settledUdpSocketDrops(s.inode);
 
 describeLive('aggregation in the reader thread (openTracer aggregate: true)', () => {
   let a: Sink;

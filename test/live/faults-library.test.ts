@@ -16,7 +16,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openTracer, ProcAttributor, RxtraceError, type DropEvent, type LostEvent, type RxTracer, type TraceRecord } from '../../src/index.js';
 import { loadNative } from '../../src/native.js';
 import { describeLive } from '../helpers/live.js';
-import { pollUntil, udpSocketDrops } from '../helpers/procnet-read.js';
+import { pollUntil, settledUdpSocketDrops, udpSocketDrops } from '../helpers/procnet-read.js';
 import { addrPort, send, startSink, stopAllRxflood, type Sink } from '../helpers/rxflood.js';
 import { expectNoLeak, sleep, snapshot } from './faults-shared.js';
 
@@ -25,16 +25,7 @@ const DIST = pathToFileURL(join(ROOT, 'dist', 'index.js')).href;
 const quiet = { notice: () => undefined };
 const UDP_ONLY = { events: ['udp:udp_fail_queue_rcv_skb'], only: true };
 
-async function settledDrops(s: Sink): Promise<number> {
-  let last = udpSocketDrops(s.inode)?.drops ?? 0;
-  for (let i = 0; i < 60; i++) {
-    await sleep(50);
-    const v = udpSocketDrops(s.inode)?.drops ?? 0;
-    if (v === last) return v;
-    last = v;
-  }
-  return last;
-}
+const settledDrops = (s: Sink): Promise<number> => settledUdpSocketDrops(s.inode, 60, 50);
 
 async function flood(s: Sink, count: number): Promise<number> {
   const before = udpSocketDrops(s.inode)?.drops ?? 0;

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openTracer, readCounters, readSockets, RxtraceError, type DropEvent, type LostEvent, type RxTracer, type TraceRecord } from '../../src/index.js';
 import { loadNative } from '../../src/native.js';
 import { describeLive } from '../helpers/live.js';
-import { pollUntil, snmpCounter, udpSocketDrops } from '../helpers/procnet-read.js';
+import { pollUntil, settledUdpSocketDrops, snmpCounter, udpSocketDrops } from '../helpers/procnet-read.js';
 import { addrPort, rxfloodPath, send, startSink, stopAllRxflood, type Sink } from '../helpers/rxflood.js';
 import { onlineCpus } from '../../src/cpus.js';
 
@@ -66,16 +66,7 @@ function perfFdCount(): number {
 }
 
 /** The sink's `drops` column, once it has stopped moving (loopback delivers in softirq). */
-async function settledDrops(s: Sink): Promise<number> {
-  let last = udpSocketDrops(s.inode)?.drops ?? 0;
-  for (let i = 0; i < 50; i++) {
-    await sleep(60);
-    const v = udpSocketDrops(s.inode)?.drops ?? 0;
-    if (v === last) return v;
-    last = v;
-  }
-  return last;
-}
+const settledDrops = (s: Sink): Promise<number> => settledUdpSocketDrops(s.inode);
 
 const isOurs = (s: Sink) => (r: TraceRecord): r is DropEvent => r.event !== 'lost' && (r as DropEvent).socket?.inode === s.inode;
 

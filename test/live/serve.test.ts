@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeLive } from '../helpers/live.js';
-import { pollUntil, udpSocketDrops } from '../helpers/procnet-read.js';
+import { pollUntil, settledUdpSocketDrops, udpSocketDrops } from '../helpers/procnet-read.js';
 import { addrPort, send, startSink, stopAllRxflood, type Sink } from '../helpers/rxflood.js';
 
 const run = promisify(execFile);
@@ -180,16 +180,7 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-async function settledDrops(s: Sink): Promise<number> {
-  let last = udpSocketDrops(s.inode)?.drops ?? 0;
-  for (let i = 0; i < 50; i++) {
-    await sleep(60);
-    const v = udpSocketDrops(s.inode)?.drops ?? 0;
-    if (v === last) return v;
-    last = v;
-  }
-  return last;
-}
+const settledDrops = (s: Sink): Promise<number> => settledUdpSocketDrops(s.inode);
 
 describeLive('rxtrace serve (issue 6): Prometheus, PromQL, promtool, alerts, dashboard, CLI contract', () => {
   // Two instances, both scraped: `serve` as deployed (every socket of the host), and `scoped`
