@@ -14,13 +14,14 @@ installStopSignals();
 const STOPPABLE = new Set(['trace', 'top', 'serve', 'stats']);
 
 export async function buildProgram(): Promise<Command> {
-  const [{ Command }, { registerServe }, { registerSockets }, { registerStats }, { registerTop }, { registerTrace }] = await Promise.all([
+  const [{ Command }, { registerServe }, { registerSockets }, { registerStats }, { registerTop }, { registerTrace }, { registerDoctor }] = await Promise.all([
     import('commander'),
     import('./serve.js'),
     import('./sockets.js'),
     import('./stats.js'),
     import('./top.js'),
     import('./trace.js'),
+    import('./doctor.js'),
   ]);
   const require = createRequire(import.meta.url);
   const { version } = require('../../package.json') as { version: string };
@@ -43,7 +44,7 @@ export async function buildProgram(): Promise<Command> {
   registerServe(program);
   registerStats(program);
   registerTop(program);
-  (await import('./doctor.js')).registerDoctor(program);
+  registerDoctor(program);
   return program;
 }
 
