@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseCpuList } from './cpus.js';
 import { compileSchema } from './decode/compile.js';
-import { fromNativeError, RxtraceError } from './errors.js';
+import { fromNativeError, PRIVILEGE_HINT, RxtraceError } from './errors.js';
 import { portField } from './filter.js';
 import { parseFormat } from './format/parse.js';
 import { FormatParseError, payloadFields, type EventSchema } from './format/schema.js';
@@ -277,8 +277,6 @@ const DENIED = new Set(['EACCES', 'EPERM']);
 const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 const firstLine = (s: string): string => s.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? s;
 
-const PRIVILEGE_HINT =
-  'run rxtrace as root (sudo rxtrace …), or grant CAP_PERFMON (with CAP_IPC_LOCK for the rings and CAP_DAC_READ_SEARCH for tracefs): setcap cap_perfmon,cap_ipc_lock,cap_dac_read_search+ep "$(command -v node)"';
 
 // ---------------------------------------------------------------------------------------------
 // The checks

@@ -32,6 +32,13 @@ export class RxtraceError extends Error {
   }
 }
 
+/**
+ * What to do when tracing is denied: root, or the capabilities it takes. CAP_IPC_LOCK too,
+ * because without it the default rings exceed the locked-memory limit (EMEMLOCK).
+ */
+export const PRIVILEGE_HINT =
+  'run rxtrace as root (sudo rxtrace …), or grant CAP_PERFMON (with CAP_IPC_LOCK for the rings and CAP_DAC_READ_SEARCH for tracefs): setcap cap_perfmon,cap_ipc_lock,cap_dac_read_search+ep "$(command -v node)"';
+
 export function isRxtraceError(e: unknown): e is RxtraceError {
   return e instanceof RxtraceError;
 }
@@ -81,7 +88,7 @@ export function fromNativeError(
   if (code === 'EACCES' || code === 'EPERM') {
     return new RxtraceError(code, `${n.syscall ?? 'perf_event_open'} on ${ev ?? 'a tracepoint'} was denied: tracing tracepoints needs root or CAP_PERFMON`, {
       ...init,
-      hint: 'run rxtrace as root (sudo rxtrace …), or grant the capability: setcap cap_perfmon,cap_dac_read_search+ep "$(command -v node)"',
+      hint: PRIVILEGE_HINT,
     });
   }
   if (code === 'EMFILE' || code === 'ENFILE') {

@@ -3,7 +3,7 @@
 // as soon as those are read, so no mount outlives the call, even when tracing later fails.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { RxtraceError } from '../errors.js';
+import { PRIVILEGE_HINT, RxtraceError } from '../errors.js';
 
 export interface TracefsOptions {
   /** Use this directory as the tracefs root (a fixture tree, or an unusual mount). Env: RXTRACE_TRACEFS. */
@@ -86,7 +86,7 @@ export async function withTracefs<T>(opts: TracefsOptions, fn: (root: string) =>
   if (!isRoot && tracefsMounted(opts.procMounts)) {
     // Mounted, but mode 0700: existsSync hid EACCES. Say what is really missing.
     throw new RxtraceError('EACCES', 'tracefs is mounted but not readable: reading tracepoints needs root or CAP_PERFMON', {
-      hint: 'run rxtrace as root (sudo rxtrace …), or grant the capability: setcap cap_perfmon,cap_dac_read_search+ep "$(command -v node)"',
+      hint: PRIVILEGE_HINT,
     });
   }
   if (!isRoot || opts.mount === false) {
