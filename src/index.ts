@@ -20,5 +20,5 @@ export {
 } from './counters-api.js';
 export { ProcAttributor, type ProcAttributorOptions, type Attributor } from './attribute/index.js';
 export { parseFormat } from './format/parse.js';
-export { runDoctor, DOCTOR_EVENTS, type DoctorCheck, type DoctorStatus, type DoctorOptions } from './doctor.js';
+export { runDoctor, DOCTOR_EVENTS, type DoctorCheck, type DoctorStatus, type DoctorOptions } from './doctor/index.js';
 export type { EventSchema, FieldSchema } from './format/schema.js';

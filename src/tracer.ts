@@ -324,8 +324,7 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
  * their pages are not in our RSS. At a million drops a second a 2 MiB ring holds 15 ms; 8 MiB
  * holds 60 ms. 64 MiB of locked kernel memory in total, 2–8 MiB per CPU.
  */
-function defaultRingPages(ncpus: number): number {
-  const page = getPageSize();
+export function defaultRingPages(ncpus: number, page = getPageSize()): number {
   const perCpu = Math.min(8 << 20, Math.max(2 << 20, (64 << 20) / Math.max(1, ncpus)));
   let pages = 1;
   while (pages * 2 * page <= perCpu) pages *= 2;

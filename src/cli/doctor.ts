@@ -2,7 +2,7 @@
 // checking). Exit 0 when no check failed; otherwise the code `rxtrace trace` would exit with:
 // 77 when a failure is a missing privilege, else 69 (tracing unavailable) or 71 (OS resource).
 import type { Command } from 'commander';
-import { runDoctor, type DoctorCheck } from '../doctor.js';
+import { runDoctor, type DoctorCheck } from '../doctor/index.js';
 import { RxtraceError } from '../errors.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { defaultFormat, formatOption, type Format } from './options.js';

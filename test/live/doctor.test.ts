@@ -13,7 +13,7 @@ import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.js';
-import { classifyPointer, DOCTOR_EVENTS, type DoctorCheck } from '../../src/doctor.js';
+import { classifyPointer, DOCTOR_EVENTS, type DoctorCheck } from '../../src/doctor/index.js';
 import { parseSocketTable } from '../../src/procnet/sockets.js';
 import { assertBuilt, cliCommand, runCli, runShell, shellQuote, stopAllCli, type CliResult } from '../helpers/cli.js';
 import { describeLive } from '../helpers/live.js';

@@ -12,7 +12,6 @@ import { EXIT } from '../../src/cli/exit-codes.js';
 import {
   CAP,
   classifyPointer,
-  defaultRingPages,
   describeLayout,
   describeParanoid,
   hasCap,
@@ -23,9 +22,10 @@ import {
   runDoctor,
   type DoctorCheck,
   type MemlockInput,
-} from '../../src/doctor.js';
+} from '../../src/doctor/index.js';
 import { parseFormat } from '../../src/format/parse.js';
 import { DEFAULT_EVENTS } from '../../src/plan.js';
+import { defaultRingPages } from '../../src/tracer.js';
 
 const FORMATS = fileURLToPath(new URL('../fixtures/format/', import.meta.url));
 const TREES = fileURLToPath(new URL('../fixtures/tracefs/', import.meta.url));

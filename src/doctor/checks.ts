@@ -1,256 +1,34 @@
-// `rxtrace doctor` as a library: what works on this machine, and why not. Every check reads or
-// tries something real: tracefs (mounted here? if not, mounted for the checks and unmounted again,
-// as the tracer does), each tracepoint's format file through the same parser and compiler the
-// tracer uses, a short perf session on one CPU, the locked-memory limit against the default rings,
-// kptr_restrict and the `pointer` column, /proc/PID/fd of every process, and every /proc table
-// the tracer and `stats` read. Nothing is changed: no sysctl is written, and the only mount is
-// the temporary tracefs one, reported through `notice` and undone before runDoctor() returns.
+// The checks of `rxtrace doctor`, one function each: every one reads or tries something real and
+// changes nothing (the tracefs mount for the checks is runDoctor's, index.ts).
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { parseCpuList } from './cpus.js';
-import { compileSchema } from './decode/compile.js';
-import { fromNativeError, PRIVILEGE_HINT, RxtraceError } from './errors.js';
-import { portField } from './filter.js';
-import { parseFormat } from './format/parse.js';
-import { FormatParseError, payloadFields, type EventSchema } from './format/schema.js';
-import { loadNative, type NativeAddon } from './native.js';
-import { DEFAULT_EVENTS } from './plan.js';
-import { ProcParseError } from './procnet/errors.js';
-import { parseNetDev } from './procnet/netdev.js';
-import { scanSocketOwners } from './procnet/owners.js';
-import { parseSnmp, parseSnmp6 } from './procnet/snmp.js';
-import { parseSocketTable, SOCKET_TABLES, type SocketRow, type SocketTable } from './procnet/sockets.js';
-import { getPageSize, parseMemLimits, parseSockstat } from './procnet/sockstat.js';
-import { parseSoftnetStat } from './procnet/softnet.js';
-import { readAllDeviceStatsSync } from './procnet/sysfs-stats.js';
-import { openTracer } from './tracer.js';
-import { listEvents, readEventFiles } from './tracefs/events.js';
-import { findTracefs, withTracefs, type TracefsOptions } from './tracefs/locate.js';
+import { parseCpuList } from '../cpus.js';
+import { compileSchema } from '../decode/compile.js';
+import { fromNativeError, PRIVILEGE_HINT, RxtraceError } from '../errors.js';
+import { portField } from '../filter.js';
+import { parseFormat } from '../format/parse.js';
+import { FormatParseError, payloadFields, type EventSchema } from '../format/schema.js';
+import { loadNative, type NativeAddon } from '../native.js';
+import { DEFAULT_EVENTS } from '../plan.js';
+import { ProcParseError } from '../procnet/errors.js';
+import { parseNetDev } from '../procnet/netdev.js';
+import { scanSocketOwners } from '../procnet/owners.js';
+import { parseSnmp, parseSnmp6 } from '../procnet/snmp.js';
+import { parseSocketTable, SOCKET_TABLES, type SocketRow, type SocketTable } from '../procnet/sockets.js';
+import { getPageSize, parseMemLimits, parseSockstat } from '../procnet/sockstat.js';
+import { parseSoftnetStat } from '../procnet/softnet.js';
+import { readAllDeviceStatsSync } from '../procnet/sysfs-stats.js';
+import { defaultRingPages, openTracer } from '../tracer.js';
+import { readEventFiles } from '../tracefs/events.js';
+import { DOCTOR_EVENTS, type DoctorCheck, type DoctorStatus } from './types.js';
+import { CAP, classifyPointer, describeLayout, describeParanoid, hasCap, memlockVerdict, parseLimit, parseStatusCreds, perfmonCapable, sizeText, type CapName, type PointerKind, type ProcessCreds } from './facts.js';
 
-export type DoctorStatus = 'ok' | 'warn' | 'fail' | 'info';
-
-export interface DoctorCheck {
-  /** What was checked: `tracefs`, `tracepoint udp:udp_fail_queue_rcv_skb`, `perf_event_open`, `/proc/net/udp`… */
-  check: string;
-  /** ok: works; warn: works with less (say what); fail: rxtrace cannot do this here; info: a fact, or not checked. */
-  status: DoctorStatus;
-  /** What was found. */
-  detail: string;
-  /** For warn and fail (and some info): what to do about it. */
-  hint?: string;
-  /** For fail: the RxtraceError code behind it (EACCES, ENOTRACEFS, EMEMLOCK…); the CLI's exit code follows it. */
-  code?: string;
-  /** Machine-readable facts behind `detail`. */
-  data?: Record<string, unknown>;
-}
-
-export interface DoctorOptions {
-  /** Where tracefs is, and whether it may be mounted for the checks (default: as the tracer does). */
-  tracefs?: TracefsOptions;
-  /** Where notices go (the temporary tracefs mount); default stderr, as the tracer's. */
-  notice?: (message: string) => void;
-  /** Open a short perf session to test permissions (default true). */
-  perf?: boolean;
-}
-
-/** The tracepoints doctor looks at: the tracer's defaults, and kfree_skb (drop reasons, rx_sk). */
-export const DOCTOR_EVENTS = [...DEFAULT_EVENTS, 'skb:kfree_skb'];
-
-const MOUNT_POINT = '/sys/kernel/tracing';
+export const MOUNT_POINT = '/sys/kernel/tracing';
 /** The perf permission probe's ring: small enough for any locked-memory limit. */
 const PROBE_RING_PAGES = 8;
 /** A tracepoint id no kernel hands out in practice (ids are assigned upward from a few hundred). */
 const PLACEHOLDER_ID = 65535;
-
-// Capability numbers (include/uapi/linux/capability.h).
-export const CAP = {
-  DAC_READ_SEARCH: 2,
-  IPC_LOCK: 14,
-  SYS_PTRACE: 19,
-  SYS_ADMIN: 21,
-  SYSLOG: 34,
-  PERFMON: 38,
-} as const;
-type CapName = keyof typeof CAP;
-
-// ---------------------------------------------------------------------------------------------
-// Pure pieces (unit-tested)
-
-export interface ProcessCreds {
-  uid: number;
-  euid: number;
-  capEff: bigint;
-}
-
-/** /proc/self/status → real and effective uid, effective capabilities. */
-export function parseStatusCreds(text: string): ProcessCreds | undefined {
-  const uid = /^Uid:\s+(\d+)\s+(\d+)/m.exec(text);
-  const cap = /^CapEff:\s+([0-9a-fA-F]+)/m.exec(text);
-  if (!uid || !cap) return undefined;
-  return { uid: Number(uid[1]), euid: Number(uid[2]), capEff: BigInt(`0x${cap[1]}`) };
-}
-
-export const hasCap = (creds: ProcessCreds | undefined, cap: number): boolean => creds !== undefined && ((creds.capEff >> BigInt(cap)) & 1n) === 1n;
-
-/** perfmon_capable(): CAP_PERFMON or CAP_SYS_ADMIN. */
-export const perfmonCapable = (creds: ProcessCreds | undefined): boolean => hasCap(creds, CAP.PERFMON) || hasCap(creds, CAP.SYS_ADMIN);
-
-/** What a kernel.perf_event_paranoid level means for rxtrace (system-wide, raw tracepoint samples). */
-export function describeParanoid(level: number): string {
-  if (level <= -1) return 'no restrictions: any user may trace tracepoints system-wide';
-  if (level === 0) return 'raw tracepoint samples need CAP_PERFMON (or CAP_SYS_ADMIN)';
-  if (level === 1) return 'CPU-wide events and raw tracepoint samples need CAP_PERFMON (or CAP_SYS_ADMIN)';
-  if (level === 2) return 'kernel events, CPU-wide events and raw tracepoint samples need CAP_PERFMON (or CAP_SYS_ADMIN)';
-  return 'perf_event_open is reserved to CAP_PERFMON (or CAP_SYS_ADMIN) (a distribution patch: level above 2)';
-}
-
-/** How a `pointer` column value (%pK) reads: the real sk address, a hash, or zeros. */
-export type PointerKind = 'address' | 'hashed' | 'zero' | 'unknown';
-
-export function classifyPointer(hex: string): PointerKind {
-  if (!/^[0-9a-fA-F]+$/.test(hex)) return 'unknown';
-  if (/^0+$/.test(hex)) return 'zero';
-  // A 32-bit kernel prints 8 digits: a hash and an address look alike there.
-  if (hex.length <= 8) return 'unknown';
-  const v = BigInt(`0x${hex}`);
-  // 64-bit kernels: addresses are in the upper half; %p hashes are 32 bits wide.
-  if (v >= 1n << 63n) return 'address';
-  if (v < 1n << 32n) return 'hashed';
-  return 'unknown';
-}
-
-/** The same sizing as src/tracer.ts (defaultRingPages): 64 MiB over all CPUs, 2–8 MiB per ring. */
-export function defaultRingPages(ncpus: number, pageSize: number): number {
-  const perCpu = Math.min(8 << 20, Math.max(2 << 20, (64 << 20) / Math.max(1, ncpus)));
-  let pages = 1;
-  while (pages * 2 * pageSize <= perCpu) pages *= 2;
-  return pages;
-}
-
-export interface MemlockInput {
-  /** CPUs traced (one ring each). */
-  ncpus: number;
-  /** num_online_cpus(): the kernel scales perf_event_mlock_kb by it. */
-  onlineCpus: number;
-  ringPages: number;
-  pageSize: number;
-  /** kernel.perf_event_mlock_kb. */
-  mlockKb: number;
-  /** RLIMIT_MEMLOCK (soft), bytes. */
-  memlock: number | 'unlimited';
-  ipcLock: boolean;
-  paranoid: number;
-}
-
-export interface MemlockVerdict {
-  /** Whether the rings can be mapped. */
-  fits: boolean;
-  /** Why no limit applies, when none does. */
-  exempt?: 'CAP_IPC_LOCK' | 'perf_event_paranoid -1' | 'ulimit -l unlimited';
-  needBytes: number;
-  /** perf_event_mlock_kb × online CPUs + ulimit -l, in bytes (when a limit applies). */
-  allowBytes?: number;
-  /** The largest power-of-two ring (pages per CPU) that fits, when the default does not (0: none). */
-  maxRingPages?: number;
-}
-
-/**
- * kernel/events/core.c, perf_mmap: each ring's data pages are charged to the user's locked_vm up
- * to perf_event_mlock_kb × num_online_cpus(), and the rest to the process's pinned_vm, which may
- * not exceed RLIMIT_MEMLOCK, unless the process has CAP_IPC_LOCK or perf_event_paranoid is -1.
- * Assumes no other perf ring of this user is mapped (they share the first allowance).
- */
-export function memlockVerdict(m: MemlockInput): MemlockVerdict {
-  const needPages = m.ncpus * m.ringPages;
-  const needBytes = needPages * m.pageSize;
-  const exempt = m.ipcLock ? 'CAP_IPC_LOCK' : m.paranoid <= -1 ? 'perf_event_paranoid -1' : m.memlock === 'unlimited' ? 'ulimit -l unlimited' : undefined;
-  if (exempt) return { fits: true, exempt, needBytes };
-  const userPages = Math.floor((m.mlockKb * 1024) / m.pageSize) * m.onlineCpus;
-  const rlimitPages = Math.floor((m.memlock as number) / m.pageSize);
-  const allowPages = userPages + rlimitPages;
-  const fits = needPages <= allowPages;
-  const verdict: MemlockVerdict = { fits, needBytes, allowBytes: allowPages * m.pageSize };
-  if (!fits) {
-    let p = 0;
-    for (let q = 1; q <= m.ringPages && m.ncpus * q <= allowPages; q *= 2) p = q;
-    verdict.maxRingPages = p;
-  }
-  return verdict;
-}
-
-export interface LayoutReport {
-  status: DoctorStatus;
-  /** A short name for the layout: `6.10+`, `before 6.10`, `6.11+`… */
-  layout: string;
-  detail: string;
-  hint?: string;
-}
-
-/** What this kernel's layout of one of the doctor's tracepoints means for rxtrace. */
-export function describeLayout(schema: EventSchema): LayoutReport {
-  const names = new Set(payloadFields(schema).map((f) => f.name));
-  const fields = payloadFields(schema).map((f) => f.name).join(', ');
-  const key = `${schema.system}:${schema.name}`;
-  if (key === 'udp:udp_fail_queue_rcv_skb') {
-    if (names.has('dport') && names.has('daddr')) {
-      return { status: 'ok', layout: '6.10+', detail: `6.10+ layout (${fields}): --port filters on dport in the kernel; drops are matched to sockets by local address and port` };
-    }
-    if (names.has('lport')) {
-      return {
-        status: 'ok',
-        layout: 'before 6.10',
-        detail: `pre-6.10 layout (${fields}): --port filters on lport in the kernel; no addresses, so sockets sharing a port (several addresses, netns) are told apart only by whose drops rose`,
-      };
-    }
-    return { status: 'warn', layout: 'unknown', detail: `a layout rxtrace does not know (${fields}): it is decoded, but --port cannot be filtered in the kernel`, hint: 'please report it with the format file and uname -r' };
-  }
-  if (key === 'sock:sock_exceed_buf_limit') {
-    const mem = schema.fields.find((f) => f.name === 'sysctl_mem');
-    const memText = mem ? (mem.arrayLength === 3 ? 'sysctl_mem long[3] (5.19+)' : 'sysctl_mem a pointer (before 5.19; the limits come from udp_mem)') : 'no sysctl_mem';
-    if (names.has('kind')) {
-      const kinds = schema.symbols.get('kind');
-      const kindText = kinds?.size ? `kind by name (${[...kinds.values()].join(', ')})` : 'kind as a number';
-      return { status: 'ok', layout: '4.19+', detail: `4.19+ layout: ${kindText}, ${memText}; protocol memory, matched as "global"` };
-    }
-    return { status: 'ok', layout: 'before 4.19', detail: `pre-4.19 layout (${fields}): no kind, so send and receive pressure look alike; ${memText}` };
-  }
-  if (key === 'sock:sock_rcvqueue_full') {
-    return { status: 'ok', layout: 'any', detail: `${fields}: no socket identity in the event; matched by whose drops rose (ping sockets and a few others; UDP does not use it)` };
-  }
-  if (key === 'skb:kfree_skb') {
-    const reasons = schema.symbols.get('reason');
-    const reasonText = names.has('reason')
-      ? reasons?.size
-        ? `${reasons.size} drop reasons by name from print fmt (--reason works)`
-        : 'a reason field without a name table in print fmt (--reason cannot name them)'
-      : 'no drop reasons (before 5.17: --reason is unavailable)';
-    if (names.has('rx_sk')) {
-      return { status: names.has('reason') && !reasons?.size ? 'warn' : 'ok', layout: '6.11+', detail: `6.11+ layout: rx_sk (the receiving socket, for "pointer" matching), ${reasonText}` };
-    }
-    if (names.has('reason')) {
-      return { status: reasons?.size ? 'ok' : 'warn', layout: '5.17-6.10', detail: `5.17–6.10 layout: ${reasonText}; no rx_sk, so its drops cannot be matched to a socket ("none")` };
-    }
-    return { status: 'warn', layout: 'before 5.17', detail: `pre-5.17 layout (${fields}): ${reasonText}, no rx_sk`, hint: 'drop reasons need Linux 5.17 or later' };
-  }
-  return { status: 'ok', layout: 'any', detail: fields };
-}
-
-/** "4 MiB", "516 KiB". */
-export function sizeText(bytes: number): string {
-  if (bytes >= 1 << 30) return `${+(bytes / (1 << 30)).toFixed(1)} GiB`;
-  if (bytes >= 1 << 20) return `${+(bytes / (1 << 20)).toFixed(1)} MiB`;
-  return `${+(bytes / 1024).toFixed(1)} KiB`;
-}
-
-/** `Max locked memory` / `Max open files` soft limits from /proc/self/limits. */
-export function parseLimit(limits: string, name: string): number | 'unlimited' | undefined {
-  const m = new RegExp(`^${name}\\s+(\\S+)`, 'm').exec(limits);
-  if (!m) return undefined;
-  if (m[1] === 'unlimited') return 'unlimited';
-  const n = Number(m[1]);
-  return Number.isFinite(n) ? n : undefined;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Reading
@@ -266,7 +44,7 @@ function read(path: string): Read {
   }
 }
 
-function readNumber(path: string): number | undefined {
+export function readNumber(path: string): number | undefined {
   const r = read(path);
   if (!('text' in r)) return undefined;
   const n = Number(r.text.trim());
@@ -281,7 +59,7 @@ const firstLine = (s: string): string => s.split('\n').map((l) => l.trim()).find
 // ---------------------------------------------------------------------------------------------
 // The checks
 
-interface Context {
+export interface Context {
   creds?: ProcessCreds;
   isRoot: boolean;
   cpus: number[];
@@ -290,7 +68,7 @@ interface Context {
   notice: (m: string) => void;
 }
 
-function addonCheck(ctx: Context): DoctorCheck {
+export function addonCheck(ctx: Context): DoctorCheck {
   try {
     ctx.addon = loadNative();
     return { check: 'addon', status: 'ok', detail: `the native addon (rxtrace.node) loads in Node ${process.versions.node} (N-API ${process.versions.napi})` };
@@ -305,7 +83,7 @@ function addonCheck(ctx: Context): DoctorCheck {
   }
 }
 
-function cpusCheck(ctx: Context): DoctorCheck {
+export function cpusCheck(ctx: Context): DoctorCheck {
   const path = '/sys/devices/system/cpu/online';
   const r = read(path);
   if ('text' in r) {
@@ -326,7 +104,7 @@ function cpusCheck(ctx: Context): DoctorCheck {
   return { check: 'cpus', status: 'warn', detail: `cannot read ${path} (${r.error}); assuming CPUs 0-${ctx.cpus.length - 1}`, hint: 'mount sysfs at /sys' };
 }
 
-function privilegesCheck(ctx: Context): DoctorCheck {
+export function privilegesCheck(ctx: Context): DoctorCheck {
   const r = read('/proc/self/status');
   ctx.creds = 'text' in r ? parseStatusCreds(r.text) : undefined;
   ctx.isRoot = process.getuid?.() === 0;
@@ -350,7 +128,7 @@ function privilegesCheck(ctx: Context): DoctorCheck {
   };
 }
 
-function tracefsMountPoints(procMounts = '/proc/mounts'): string[] {
+export function tracefsMountPoints(procMounts = '/proc/mounts'): string[] {
   const r = read(procMounts);
   if (!('text' in r)) return [];
   return r.text
@@ -365,7 +143,7 @@ interface TracepointResult {
   schema?: EventSchema;
 }
 
-function tracepointCheck(root: string, available: Set<string>, name: string): TracepointResult {
+export function tracepointCheck(root: string, available: Set<string>, name: string): TracepointResult {
   const check = `tracepoint ${name}`;
   const isDefault = DEFAULT_EVENTS.includes(name);
   const [system, event] = name.split(':');
@@ -422,7 +200,7 @@ function tracepointCheck(root: string, available: Set<string>, name: string): Tr
 }
 
 /** The perf permission probe through openTracer: one event, one CPU, a small ring. */
-async function perfProbe(ctx: Context, root: string, event: string): Promise<DoctorCheck> {
+export async function perfProbe(ctx: Context, root: string, event: string): Promise<DoctorCheck> {
   const cpu = ctx.cpus[0] ?? 0;
   try {
     const tracer = await openTracer({ events: [event], only: true, resolve: false, cpus: [cpu], ringPages: PROBE_RING_PAGES, tracefs: { root }, notice: ctx.notice });
@@ -460,7 +238,7 @@ function perfFailure(ctx: Context, e: unknown, event: string, cpu: number): Doct
  * tracing is denied; EINVAL means it got past that check (raw samples are checked later, from
  * the capabilities and perf_event_paranoid).
  */
-async function placeholderProbe(ctx: Context, why: string): Promise<DoctorCheck> {
+export async function placeholderProbe(ctx: Context, why: string): Promise<DoctorCheck> {
   const cpu = ctx.cpus[0] ?? 0;
   const addon = ctx.addon!;
   let raw: unknown;
@@ -508,7 +286,7 @@ async function placeholderProbe(ctx: Context, why: string): Promise<DoctorCheck>
   };
 }
 
-function paranoidCheck(ctx: Context): DoctorCheck {
+export function paranoidCheck(ctx: Context): DoctorCheck {
   const v = ctx.paranoid;
   if (v === undefined) return { check: 'perf_event_paranoid', status: 'warn', detail: 'cannot read /proc/sys/kernel/perf_event_paranoid: is perf_events built into this kernel?', hint: 'rxtrace needs CONFIG_PERF_EVENTS' };
   const capable = perfmonCapable(ctx.creds);
@@ -525,7 +303,7 @@ function paranoidCheck(ctx: Context): DoctorCheck {
   };
 }
 
-async function ringCheck(ctx: Context, root: string | undefined, event: string | undefined, perfOk: boolean): Promise<DoctorCheck> {
+export async function ringCheck(ctx: Context, root: string | undefined, event: string | undefined, perfOk: boolean): Promise<DoctorCheck> {
   const pageSize = getPageSize();
   const ringPages = defaultRingPages(ctx.cpus.length, pageSize);
   const mlockKb = readNumber('/proc/sys/kernel/perf_event_mlock_kb');
@@ -594,7 +372,7 @@ async function ringCheck(ctx: Context, root: string | undefined, event: string |
   };
 }
 
-function openFilesCheck(ctx: Context): DoctorCheck {
+export function openFilesCheck(ctx: Context): DoctorCheck {
   const limits = read('/proc/self/limits');
   const soft = 'text' in limits ? parseLimit(limits.text, 'Max open files') : undefined;
   // Every event on every CPU is an fd; add Node's own and the /proc reads.
@@ -613,7 +391,7 @@ function openFilesCheck(ctx: Context): DoctorCheck {
   return { check: 'open files', status: 'ok', detail: `ulimit -n is ${text}; ${DOCTOR_EVENTS.length} events on ${ctx.cpus.length} CPUs need about ${need}`, data: { soft, need } };
 }
 
-function kptrCheck(): { check: DoctorCheck; value?: number } {
+export function kptrCheck(): { check: DoctorCheck; value?: number } {
   const value = readNumber('/proc/sys/kernel/kptr_restrict');
   if (value === undefined) return { check: { check: 'kptr_restrict', status: 'warn', detail: 'cannot read /proc/sys/kernel/kptr_restrict' } };
   const meaning =
@@ -657,7 +435,7 @@ async function samplePointer(): Promise<{ kind: PointerKind; from: string } | un
   }
 }
 
-async function pointerCheck(ctx: Context, kptr: number | undefined, kfree: EventSchema | undefined | null): Promise<DoctorCheck> {
+export async function pointerCheck(ctx: Context, kptr: number | undefined, kfree: EventSchema | undefined | null): Promise<DoctorCheck> {
   const check = 'pointer attribution';
   const rxSk = kfree ? payloadFields(kfree).some((f) => f.name === 'rx_sk') : undefined;
   const sample = await samplePointer();
@@ -700,7 +478,7 @@ async function pointerCheck(ctx: Context, kptr: number | undefined, kfree: Event
   };
 }
 
-async function ownersCheck(ctx: Context): Promise<DoctorCheck> {
+export async function ownersCheck(ctx: Context): Promise<DoctorCheck> {
   const check = 'socket owners';
   try {
     const scan = await scanSocketOwners('/proc');
@@ -761,7 +539,7 @@ function socketTableSpec(table: SocketTable): ProcFileSpec {
   };
 }
 
-const PROC_FILES: ProcFileSpec[] = [
+export const PROC_FILES: ProcFileSpec[] = [
   ...SOCKET_TABLES.map(socketTableSpec),
   {
     check: '/proc/net/snmp',
@@ -824,7 +602,7 @@ const PROC_FILES: ProcFileSpec[] = [
   },
 ];
 
-function procFileCheck(spec: ProcFileSpec): DoctorCheck {
+export function procFileCheck(spec: ProcFileSpec): DoctorCheck {
   const r = read(spec.path);
   if (!('text' in r)) {
     if (r.error === 'ENOENT' && spec.optional) return { check: spec.check, status: 'info', detail: `absent: ${spec.optional}` };
@@ -847,7 +625,7 @@ function procFileCheck(spec: ProcFileSpec): DoctorCheck {
   }
 }
 
-function sysfsStatsCheck(): DoctorCheck {
+export function sysfsStatsCheck(): DoctorCheck {
   const check = '/sys/class/net/*/statistics';
   try {
     const stats = readAllDeviceStatsSync('/sys', (n) => n.startsWith('rx_'));
@@ -856,114 +634,4 @@ function sysfsStatsCheck(): DoctorCheck {
   } catch (e) {
     return { check, status: e instanceof ProcParseError ? 'fail' : 'warn', code: e instanceof ProcParseError ? 'EPARSE' : undefined, detail: errText(e), hint: e instanceof RxtraceError ? e.hint : undefined };
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-
-/**
- * Run every check and return them in order. Never throws for what it finds (a failure is a
- * check with status "fail"); it throws only for a bug. A tracefs mount it makes is reported
- * through `notice` and undone before it returns.
- *
- * @example
- * const checks = await runDoctor();
- * for (const c of checks) if (c.status === 'fail') console.error(c.check, c.detail, c.hint);
- */
-export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]> {
-  const notice = opts.notice ?? opts.tracefs?.notice ?? ((m: string) => process.stderr.write(`rxtrace: ${m}\n`));
-  const ctx: Context = { isRoot: false, cpus: [], notice };
-  const checks: DoctorCheck[] = [];
-  checks.push(addonCheck(ctx));
-  checks.push(cpusCheck(ctx));
-  checks.push(privilegesCheck(ctx));
-  ctx.paranoid = readNumber('/proc/sys/kernel/perf_event_paranoid');
-
-  // tracefs, the tracepoints and the perf probes: all inside one withTracefs, so that a mount
-  // it makes covers them all and is undone once, before the /proc checks.
-  const procMounts = opts.tracefs?.procMounts ?? '/proc/mounts';
-  const override = opts.tracefs?.root ?? process.env.RXTRACE_TRACEFS;
-  const before = override ? undefined : findTracefs(procMounts);
-  const mountsBefore = tracefsMountPoints(procMounts);
-  let tracefs: DoctorCheck | undefined;
-  let tpChecks: DoctorCheck[] = [];
-  let perf: DoctorCheck | undefined;
-  let ring: DoctorCheck | undefined;
-  let kfree: EventSchema | null | undefined;
-  let usedRoot: string | undefined;
-  const wantPerf = opts.perf !== false;
-  try {
-    await withTracefs({ ...opts.tracefs, notice }, async (root) => {
-      usedRoot = root;
-      const available = new Set(listEvents(root));
-      const results = DOCTOR_EVENTS.map((name) => tracepointCheck(root, available, name));
-      const defaults = results.filter((_, i) => DEFAULT_EVENTS.includes(DOCTOR_EVENTS[i]));
-      if (defaults.every((r) => r.check.data?.present === false)) {
-        // None of the defaults: `rxtrace trace` exits 69 (ENOTRACEPOINT).
-        for (const r of defaults) Object.assign(r.check, { status: 'fail', code: 'ENOTRACEPOINT', hint: `this kernel has none of rxtrace's default tracepoints; name others with -e (ls ${root}/events/*)` });
-      }
-      tpChecks = results.map((r) => r.check);
-      const kfreeResult = results[DOCTOR_EVENTS.indexOf('skb:kfree_skb')];
-      kfree = kfreeResult.schema ?? (kfreeResult.check.data?.present === false ? null : undefined);
-      const usable = DOCTOR_EVENTS.find((_, i) => results[i].schema !== undefined);
-      if (!wantPerf) return;
-      if (!ctx.addon) return;
-      if (usable) {
-        perf = await perfProbe(ctx, root, usable);
-        ring = await ringCheck(ctx, root, usable, perf.status === 'ok');
-      } else {
-        perf = await placeholderProbe(ctx, 'no tracepoint could be read');
-      }
-    });
-    const mountsAfter = tracefsMountPoints(procMounts);
-    const left = mountsAfter.filter((m) => !mountsBefore.includes(m));
-    if (override) {
-      tracefs = { check: 'tracefs', status: 'ok', detail: `using ${override} (${opts.tracefs?.root ? 'the tracefs root option' : 'RXTRACE_TRACEFS'}); its ids must be this kernel's`, data: { path: override, mounted: 'override' } };
-    } else if (before) {
-      tracefs = { check: 'tracefs', status: 'ok', detail: `mounted at ${before}`, data: { path: before, mounted: 'already' } };
-    } else if (left.length > 0) {
-      tracefs = {
-        check: 'tracefs',
-        status: 'warn',
-        detail: `was not mounted: mounted it at ${usedRoot} for these checks, but could not unmount it again (busy?); it stays mounted`,
-        hint: `umount ${usedRoot}`,
-        data: { path: usedRoot, mounted: 'left' },
-      };
-    } else {
-      tracefs = {
-        check: 'tracefs',
-        status: 'ok',
-        detail: `was not mounted: mounted it at ${usedRoot} for these checks and unmounted it again, as rxtrace trace does (it mounts it only while reading event formats)`,
-        data: { path: usedRoot, mounted: 'temporary' },
-      };
-    }
-  } catch (e) {
-    if (usedRoot !== undefined || !(e instanceof RxtraceError)) throw e; // a bug in the checks, not tracefs
-    const notMounting = opts.tracefs?.mount === false && e.code === 'ENOTRACEFS' && process.getuid?.() === 0;
-    tracefs = notMounting
-      ? {
-          check: 'tracefs',
-          status: 'warn',
-          detail: 'not mounted, and not mounted for these checks (--no-mount); rxtrace trace, as root, mounts it while it reads event formats',
-          hint: `mount it yourself (mount -t tracefs nodev ${MOUNT_POINT}), or run rxtrace doctor without --no-mount to check it`,
-          data: { path: MOUNT_POINT, mounted: 'no' },
-        }
-      : { check: 'tracefs', status: 'fail', code: e.code, detail: e.message, hint: e.hint, data: { path: e.path ?? MOUNT_POINT, mounted: 'no' } };
-    tpChecks = DOCTOR_EVENTS.map((name) => ({ check: `tracepoint ${name}`, status: 'info', detail: 'not checked: tracefs is not available (see tracefs)', data: { event: name, present: null } }));
-    if (wantPerf && ctx.addon) perf = await placeholderProbe(ctx, 'tracefs is not available');
-  }
-  checks.push(tracefs, ...tpChecks);
-  if (!wantPerf) perf = { check: 'perf_event_open', status: 'info', detail: 'not tried (perf: false)' };
-  else if (!ctx.addon) perf = { check: 'perf_event_open', status: 'info', detail: 'not tried: the addon does not load (see addon)' };
-  checks.push(perf!);
-  checks.push(paranoidCheck(ctx));
-  checks.push(ring ?? (await ringCheck(ctx, undefined, undefined, false)));
-  checks.push(openFilesCheck(ctx));
-  const kptr = kptrCheck();
-  checks.push(kptr.check);
-  checks.push(await pointerCheck(ctx, kptr.value, kfree));
-  checks.push(await ownersCheck(ctx));
-  for (const spec of PROC_FILES) checks.push(procFileCheck(spec));
-  checks.push(sysfsStatsCheck());
-  // Drop empty optional keys, so that NDJSON lines carry only what was found.
-  return checks.map((c) => Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)) as unknown as DoctorCheck);
 }

@@ -1,0 +1,127 @@
+// `rxtrace doctor` as a library: what works on this machine, and why not. Every check reads or
+// tries something real: tracefs (mounted here? if not, mounted for the checks and unmounted again,
+// as the tracer does), each tracepoint's format file through the same parser and compiler the
+// tracer uses, a short perf session on one CPU, the locked-memory limit against the default rings,
+// kptr_restrict and the `pointer` column, /proc/PID/fd of every process, and every /proc table
+// the tracer and `stats` read. Nothing is changed: no sysctl is written, and the only mount is
+// the temporary tracefs one, reported through `notice` and undone before runDoctor() returns.
+import { RxtraceError } from '../errors.js';
+import type { EventSchema } from '../format/schema.js';
+import { DEFAULT_EVENTS } from '../plan.js';
+import { listEvents } from '../tracefs/events.js';
+import { findTracefs, withTracefs } from '../tracefs/locate.js';
+import {
+  addonCheck, cpusCheck, privilegesCheck, tracefsMountPoints, tracepointCheck, perfProbe, placeholderProbe, paranoidCheck, ringCheck, openFilesCheck, kptrCheck, pointerCheck, ownersCheck, PROC_FILES, procFileCheck, sysfsStatsCheck, MOUNT_POINT, readNumber, type Context,
+} from './checks.js';
+import { type DoctorCheck, type DoctorOptions, DOCTOR_EVENTS } from './types.js';
+
+export * from './types.js';
+export * from './facts.js';
+
+/**
+ * Run every check and return them in order. Never throws for what it finds (a failure is a
+ * check with status "fail"); it throws only for a bug. A tracefs mount it makes is reported
+ * through `notice` and undone before it returns.
+ *
+ * @example
+ * const checks = await runDoctor();
+ * for (const c of checks) if (c.status === 'fail') console.error(c.check, c.detail, c.hint);
+ */
+export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]> {
+  const notice = opts.notice ?? opts.tracefs?.notice ?? ((m: string) => process.stderr.write(`rxtrace: ${m}\n`));
+  const ctx: Context = { isRoot: false, cpus: [], notice };
+  const checks: DoctorCheck[] = [];
+  checks.push(addonCheck(ctx));
+  checks.push(cpusCheck(ctx));
+  checks.push(privilegesCheck(ctx));
+  ctx.paranoid = readNumber('/proc/sys/kernel/perf_event_paranoid');
+
+  // tracefs, the tracepoints and the perf probes: all inside one withTracefs, so that a mount
+  // it makes covers them all and is undone once, before the /proc checks.
+  const procMounts = opts.tracefs?.procMounts ?? '/proc/mounts';
+  const override = opts.tracefs?.root ?? process.env.RXTRACE_TRACEFS;
+  const before = override ? undefined : findTracefs(procMounts);
+  const mountsBefore = tracefsMountPoints(procMounts);
+  let tracefs: DoctorCheck | undefined;
+  let tpChecks: DoctorCheck[] = [];
+  let perf: DoctorCheck | undefined;
+  let ring: DoctorCheck | undefined;
+  let kfree: EventSchema | null | undefined;
+  let usedRoot: string | undefined;
+  const wantPerf = opts.perf !== false;
+  try {
+    await withTracefs({ ...opts.tracefs, notice }, async (root) => {
+      usedRoot = root;
+      const available = new Set(listEvents(root));
+      const results = DOCTOR_EVENTS.map((name) => tracepointCheck(root, available, name));
+      const defaults = results.filter((_, i) => DEFAULT_EVENTS.includes(DOCTOR_EVENTS[i]));
+      if (defaults.every((r) => r.check.data?.present === false)) {
+        // None of the defaults: `rxtrace trace` exits 69 (ENOTRACEPOINT).
+        for (const r of defaults) Object.assign(r.check, { status: 'fail', code: 'ENOTRACEPOINT', hint: `this kernel has none of rxtrace's default tracepoints; name others with -e (ls ${root}/events/*)` });
+      }
+      tpChecks = results.map((r) => r.check);
+      const kfreeResult = results[DOCTOR_EVENTS.indexOf('skb:kfree_skb')];
+      kfree = kfreeResult.schema ?? (kfreeResult.check.data?.present === false ? null : undefined);
+      const usable = DOCTOR_EVENTS.find((_, i) => results[i].schema !== undefined);
+      if (!wantPerf) return;
+      if (!ctx.addon) return;
+      if (usable) {
+        perf = await perfProbe(ctx, root, usable);
+        ring = await ringCheck(ctx, root, usable, perf.status === 'ok');
+      } else {
+        perf = await placeholderProbe(ctx, 'no tracepoint could be read');
+      }
+    });
+    const mountsAfter = tracefsMountPoints(procMounts);
+    const left = mountsAfter.filter((m) => !mountsBefore.includes(m));
+    if (override) {
+      tracefs = { check: 'tracefs', status: 'ok', detail: `using ${override} (${opts.tracefs?.root ? 'the tracefs root option' : 'RXTRACE_TRACEFS'}); its ids must be this kernel's`, data: { path: override, mounted: 'override' } };
+    } else if (before) {
+      tracefs = { check: 'tracefs', status: 'ok', detail: `mounted at ${before}`, data: { path: before, mounted: 'already' } };
+    } else if (left.length > 0) {
+      tracefs = {
+        check: 'tracefs',
+        status: 'warn',
+        detail: `was not mounted: mounted it at ${usedRoot} for these checks, but could not unmount it again (busy?); it stays mounted`,
+        hint: `umount ${usedRoot}`,
+        data: { path: usedRoot, mounted: 'left' },
+      };
+    } else {
+      tracefs = {
+        check: 'tracefs',
+        status: 'ok',
+        detail: `was not mounted: mounted it at ${usedRoot} for these checks and unmounted it again, as rxtrace trace does (it mounts it only while reading event formats)`,
+        data: { path: usedRoot, mounted: 'temporary' },
+      };
+    }
+  } catch (e) {
+    if (usedRoot !== undefined || !(e instanceof RxtraceError)) throw e; // a bug in the checks, not tracefs
+    const notMounting = opts.tracefs?.mount === false && e.code === 'ENOTRACEFS' && process.getuid?.() === 0;
+    tracefs = notMounting
+      ? {
+          check: 'tracefs',
+          status: 'warn',
+          detail: 'not mounted, and not mounted for these checks (--no-mount); rxtrace trace, as root, mounts it while it reads event formats',
+          hint: `mount it yourself (mount -t tracefs nodev ${MOUNT_POINT}), or run rxtrace doctor without --no-mount to check it`,
+          data: { path: MOUNT_POINT, mounted: 'no' },
+        }
+      : { check: 'tracefs', status: 'fail', code: e.code, detail: e.message, hint: e.hint, data: { path: e.path ?? MOUNT_POINT, mounted: 'no' } };
+    tpChecks = DOCTOR_EVENTS.map((name) => ({ check: `tracepoint ${name}`, status: 'info', detail: 'not checked: tracefs is not available (see tracefs)', data: { event: name, present: null } }));
+    if (wantPerf && ctx.addon) perf = await placeholderProbe(ctx, 'tracefs is not available');
+  }
+  checks.push(tracefs, ...tpChecks);
+  if (!wantPerf) perf = { check: 'perf_event_open', status: 'info', detail: 'not tried (perf: false)' };
+  else if (!ctx.addon) perf = { check: 'perf_event_open', status: 'info', detail: 'not tried: the addon does not load (see addon)' };
+  checks.push(perf!);
+  checks.push(paranoidCheck(ctx));
+  checks.push(ring ?? (await ringCheck(ctx, undefined, undefined, false)));
+  checks.push(openFilesCheck(ctx));
+  const kptr = kptrCheck();
+  checks.push(kptr.check);
+  checks.push(await pointerCheck(ctx, kptr.value, kfree));
+  checks.push(await ownersCheck(ctx));
+  for (const spec of PROC_FILES) checks.push(procFileCheck(spec));
+  checks.push(sysfsStatsCheck());
+  // Drop empty optional keys, so that NDJSON lines carry only what was found.
+  return checks.map((c) => Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)) as unknown as DoctorCheck);
+}
