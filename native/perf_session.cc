@@ -110,15 +110,6 @@ uint8_t* Batch::Extend(size_t n) {
   return p;
 }
 
-bool Batch::Reserve(size_t n) {
-  if (n <= capacity_) return true;
-  void* p = std::realloc(data_, n);
-  if (p == nullptr) return false;
-  data_ = static_cast<uint8_t*>(p);
-  capacity_ = n;
-  return true;
-}
-
 uint8_t* Batch::Release() {
   uint8_t* p = data_;
   data_ = nullptr;
@@ -316,6 +307,9 @@ bool PerfSession::DrainRing(Ring& ring, Batch& batch, size_t budget) {
   std::string key;
   size_t aggBytes = 0;  // what the aggregates will take in the batch
   std::vector<uint8_t> scratch;
+  // Room is checked before a record is consumed, counting what the aggregates will take: once
+  // data_tail moves past a record, it must reach JS (the ring keeps what does not fit).
+  const auto fits = [&](size_t n) { return batch.size() + aggBytes + n <= batch.capacity(); };
 
   while (tail < head && used < budget && batch.size() + aggBytes < options_.batchBytes) {
     const uint64_t off = tail & mask;
@@ -361,7 +355,8 @@ bool PerfSession::DrainRing(Ring& ring, Batch& batch, size_t budget) {
           ++a.count;
           a.lastTime = std::max(a.lastTime, time);
         } else {
-          if (aggs.size() >= kMaxAggregates) break;  // deliver these first; the ring keeps the rest
+          // Deliver these first; the ring keeps the rest.
+          if (aggs.size() >= kMaxAggregates || !fits(kPrefixBytes + 32 + hdr.size)) break;
           aggIndex.emplace(key, aggs.size());
           aggs.push_back(Aggregate{1, time, std::vector<uint8_t>(rec, rec + hdr.size)});
           aggBytes += kPrefixBytes + 32 + hdr.size;
@@ -374,8 +369,8 @@ bool PerfSession::DrainRing(Ring& ring, Batch& batch, size_t budget) {
       }
     }
     if (hdr.type == PERF_RECORD_SAMPLE || hdr.type == PERF_RECORD_LOST) {
+      if (!fits(kPrefixBytes + hdr.size)) break;  // cannot happen: capacity = batchBytes + one record
       uint8_t* dst = batch.Extend(kPrefixBytes + hdr.size);
-      if (dst == nullptr) break;  // cannot happen: capacity = batchBytes + one record
       const uint32_t prefix[2] = {static_cast<uint32_t>(ring.cpu), 0};
       std::memcpy(dst, prefix, sizeof prefix);
       // The body may wrap past the end of the ring: copy it in two pieces.
@@ -398,9 +393,8 @@ bool PerfSession::DrainRing(Ring& ring, Batch& batch, size_t budget) {
 
   // Release: our reads of the records happen before the kernel may overwrite them.
   __atomic_store_n(&ring.meta->data_tail, tail, __ATOMIC_RELEASE);
-  // The loop kept size + aggBytes below batchBytes and each aggregate within one record's
-  // size, so they fit in the capacity (batchBytes + one record); Reserve is belt and braces.
-  if (!aggs.empty() && batch.Reserve(batch.size() + aggBytes)) {
+  // Every aggregate's room was checked (fits) before its first sample was consumed.
+  if (!aggs.empty()) {
     const uint32_t prefix[2] = {static_cast<uint32_t>(ring.cpu), 0};
     for (const Aggregate& a : aggs) {
       uint8_t* dst = batch.Extend(kPrefixBytes + 32 + a.first.size());

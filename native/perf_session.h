@@ -91,8 +91,6 @@ class Batch {
   /** Room for n more bytes at the end; the caller fills them. Capacity is checked by Drain. */
   uint8_t* Extend(size_t n);
   size_t capacity() const { return capacity_; }
-  /** Grows the capacity to at least n bytes; false (batch unchanged) without memory. */
-  bool Reserve(size_t n);
   /** Gives the buffer away (to be free()d by the new owner). */
   uint8_t* Release();
 
