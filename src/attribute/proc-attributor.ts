@@ -212,16 +212,15 @@ export class ProcAttributor implements Attributor {
     }
     if (tables.size > 0 && this.history.coveredUntil([...tables]) < tMax) await this.read([...tables]);
 
-    const verdicts = new Array<Verdict>(events.length);
-    let misses = false;
-    for (let i = 0; i < events.length; i++) {
-      const v = (verdicts[i] = this.judge(events[i], needs[i]));
-      if (v.match === 'none' && needs[i].tables.length > 0) misses = true;
-    }
     // A miss may be a socket in a namespace the first read after the event did not cover: judge
     // again against the newest read; if that still misses, rescan owners (new namespaces), read
     // again, and judge once more.
     const isMiss = (v: Verdict, i: number): boolean => v.match === 'none' && needs[i].tables.length > 0;
+    const verdicts = new Array<Verdict>(events.length);
+    let misses = false;
+    for (let i = 0; i < events.length; i++) {
+      if (isMiss((verdicts[i] = this.judge(events[i], needs[i])), i)) misses = true;
+    }
     if (misses) {
       verdicts.forEach((v, i) => {
         if (isMiss(v, i)) verdicts[i] = this.judge(events[i], needs[i], true);
