@@ -39,6 +39,28 @@ export class RxtraceError extends Error {
 export const PRIVILEGE_HINT =
   'run rxtrace as root (sudo rxtrace …), or grant CAP_PERFMON (with CAP_IPC_LOCK for the rings and CAP_DAC_READ_SEARCH for tracefs): setcap cap_perfmon,cap_ipc_lock,cap_dac_read_search+ep "$(command -v node)"';
 
+/**
+ * Debian (and some other distributions) patch in kernel.perf_event_paranoid = 3, their default:
+ * perf_event_open then needs CAP_SYS_ADMIN, and CAP_PERFMON alone gets EACCES.
+ */
+export const PARANOID_SYS_ADMIN = 3;
+
+/** The hint for a denied perf_event_open at this paranoid level (undefined: not known). */
+export function privilegeHint(paranoid: number | undefined): string {
+  if (paranoid === undefined || paranoid < PARANOID_SYS_ADMIN) return PRIVILEGE_HINT;
+  return `kernel.perf_event_paranoid is ${paranoid} (a distribution patch, Debian's default), where perf_event_open needs CAP_SYS_ADMIN and CAP_PERFMON alone is refused: run rxtrace as root with CAP_SYS_ADMIN, or lower the level system-wide with sysctl kernel.perf_event_paranoid=2 (rxtrace never changes it), after which CAP_PERFMON is enough`;
+}
+
+/** kernel.perf_event_paranoid now, or undefined when it cannot be read. */
+export function readParanoid(path = '/proc/sys/kernel/perf_event_paranoid'): number | undefined {
+  try {
+    const v = Number(readFileSync(path, 'utf8').trim());
+    return Number.isInteger(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function isRxtraceError(e: unknown): e is RxtraceError {
   return e instanceof RxtraceError;
 }
@@ -86,9 +108,12 @@ export function fromNativeError(
     return mmapError(n, code, init);
   }
   if (code === 'EACCES' || code === 'EPERM') {
-    return new RxtraceError(code, `${n.syscall ?? 'perf_event_open'} on ${ev ?? 'a tracepoint'} was denied: tracing tracepoints needs root or CAP_PERFMON`, {
+    const paranoid = readParanoid();
+    const needs = paranoid !== undefined && paranoid >= PARANOID_SYS_ADMIN ? `CAP_SYS_ADMIN at kernel.perf_event_paranoid ${paranoid}` : 'root or CAP_PERFMON';
+    return new RxtraceError(code, `${n.syscall ?? 'perf_event_open'} on ${ev ?? 'a tracepoint'} was denied: tracing tracepoints needs ${needs}`, {
       ...init,
-      hint: PRIVILEGE_HINT,
+      hint: privilegeHint(paranoid),
+      details: { ...init.details, perf_event_paranoid: paranoid },
     });
   }
   if (code === 'EMFILE' || code === 'ENFILE') {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseCpuList } from '../cpus.js';
 import { compileSchema } from '../decode/compile.js';
-import { fromNativeError, PRIVILEGE_HINT, RxtraceError } from '../errors.js';
+import { fromNativeError, privilegeHint, RxtraceError } from '../errors.js';
 import { portField } from '../filter.js';
 import { parseFormat } from '../format/parse.js';
 import { FormatParseError, payloadFields, type EventSchema } from '../format/schema.js';
@@ -227,7 +227,7 @@ function perfFailure(ctx: Context, e: unknown, event: string, cpu: number): Doct
     detail: denied
       ? `perf_event_open on ${event} (cpu ${cpu}) was denied (${err.code})${paranoid}`
       : `opening ${event} on cpu ${cpu} failed: ${err.message}`,
-    hint: denied ? PRIVILEGE_HINT : err.hint,
+    hint: denied ? privilegeHint(ctx.paranoid) : err.hint,
     data: { event, cpu, opened: false, errno: err.code },
   };
 }
@@ -260,7 +260,7 @@ export async function placeholderProbe(ctx: Context, why: string): Promise<Docto
       status: 'fail',
       code: err.code,
       detail: `perf_event_open was denied (${code}; tried with a placeholder tracepoint id because ${why})${paranoid !== undefined ? `; kernel.perf_event_paranoid is ${paranoid}: ${describeParanoid(paranoid)}` : ''}`,
-      hint: PRIVILEGE_HINT,
+      hint: privilegeHint(paranoid),
       data: { cpu, opened: false, errno: code, placeholder: true },
     };
   }
@@ -268,13 +268,13 @@ export async function placeholderProbe(ctx: Context, why: string): Promise<Docto
     const err = fromNativeError(raw, { eventName: () => 'a tracepoint', filterFor: () => undefined, fieldsOf: () => [], fdCount: 1 });
     return { check: 'perf_event_open', status: 'fail', code: err.code, detail: `perf_event_open failed: ${err.message}`, hint: err.hint, data: { cpu, opened: false, errno: code, placeholder: true } };
   }
-  if (!perfmonCapable(ctx.creds) && (paranoid === undefined || paranoid > -1)) {
+  if (!perfmonCapable(ctx.creds, paranoid) && (paranoid === undefined || paranoid > -1)) {
     return {
       check: 'perf_event_open',
       status: 'fail',
       code: 'EACCES',
-      detail: `not tried with a real tracepoint (${why}); without CAP_PERFMON or CAP_SYS_ADMIN raw tracepoint samples are denied unless kernel.perf_event_paranoid is -1${paranoid !== undefined ? ` (it is ${paranoid})` : ''}`,
-      hint: PRIVILEGE_HINT,
+      detail: `not tried with a real tracepoint (${why}); ${paranoid !== undefined && paranoid >= 3 ? `at kernel.perf_event_paranoid ${paranoid} perf_event_open needs CAP_SYS_ADMIN` : `without CAP_PERFMON or CAP_SYS_ADMIN raw tracepoint samples are denied unless kernel.perf_event_paranoid is -1${paranoid !== undefined ? ` (it is ${paranoid})` : ''}`}`,
+      hint: privilegeHint(paranoid),
       data: { cpu, opened: false, placeholder: true },
     };
   }
@@ -286,18 +286,31 @@ export async function placeholderProbe(ctx: Context, why: string): Promise<Docto
   };
 }
 
-export function paranoidCheck(ctx: Context): DoctorCheck {
+export function paranoidCheck(ctx: Context, perf?: DoctorCheck): DoctorCheck {
   const v = ctx.paranoid;
   if (v === undefined) return { check: 'perf_event_paranoid', status: 'warn', detail: 'cannot read /proc/sys/kernel/perf_event_paranoid: is perf_events built into this kernel?', hint: 'rxtrace needs CONFIG_PERF_EVENTS' };
-  const capable = perfmonCapable(ctx.creds);
+  // Level 3 is a distribution patch (Debian's): an upstream kernel treats it as 2. Without
+  // CAP_SYS_ADMIN, a perf probe that got through shows this kernel does not enforce it.
+  if (v >= 3 && !hasCap(ctx.creds, CAP.SYS_ADMIN) && perf?.status === 'ok' && perfmonCapable(ctx.creds)) {
+    return {
+      check: 'perf_event_paranoid',
+      status: 'info',
+      detail: `kernel.perf_event_paranoid = ${v}, but this kernel does not enforce levels above 2 (no distribution patch): perf_event_open worked with CAP_PERFMON and without CAP_SYS_ADMIN`,
+      data: { value: v, enforced: false },
+    };
+  }
+  const capable = perfmonCapable(ctx.creds, v);
   const needsCap = v > -1;
+  const sysAdminOnly = v >= 3;
   return {
     check: 'perf_event_paranoid',
     status: needsCap && !capable ? 'warn' : 'info',
-    detail: `kernel.perf_event_paranoid = ${v}: ${describeParanoid(v)}${needsCap ? (capable ? '; this process has it' : '; this process has neither') : ''}`,
+    detail: `kernel.perf_event_paranoid = ${v}: ${describeParanoid(v)}${needsCap ? (capable ? '; this process has it' : sysAdminOnly ? '; this process lacks CAP_SYS_ADMIN' : '; this process has neither') : ''}`,
     hint:
       needsCap && !capable
-        ? 'grant CAP_PERFMON (setcap cap_perfmon+ep "$(command -v node)") or run as root; lowering perf_event_paranoid to -1 opens perf to every user, so rxtrace leaves it alone'
+        ? sysAdminOnly
+          ? privilegeHint(v)
+          : 'grant CAP_PERFMON (setcap cap_perfmon+ep "$(command -v node)") or run as root; lowering perf_event_paranoid to -1 opens perf to every user, so rxtrace leaves it alone'
         : undefined,
     data: { value: v },
   };

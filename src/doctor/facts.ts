@@ -33,8 +33,12 @@ export function parseStatusCreds(text: string): ProcessCreds | undefined {
 
 export const hasCap = (creds: ProcessCreds | undefined, cap: number): boolean => creds !== undefined && ((creds.capEff >> BigInt(cap)) & 1n) === 1n;
 
-/** perfmon_capable(): CAP_PERFMON or CAP_SYS_ADMIN. */
-export const perfmonCapable = (creds: ProcessCreds | undefined): boolean => hasCap(creds, CAP.PERFMON) || hasCap(creds, CAP.SYS_ADMIN);
+/**
+ * perfmon_capable(): CAP_PERFMON or CAP_SYS_ADMIN; at Debian's paranoid level 3 (and above)
+ * perf_event_open itself checks CAP_SYS_ADMIN first, so CAP_PERFMON alone is not enough.
+ */
+export const perfmonCapable = (creds: ProcessCreds | undefined, paranoid?: number): boolean =>
+  hasCap(creds, CAP.SYS_ADMIN) || (hasCap(creds, CAP.PERFMON) && (paranoid === undefined || paranoid < 3));
 
 /** What a kernel.perf_event_paranoid level means for rxtrace (system-wide, raw tracepoint samples). */
 export function describeParanoid(level: number): string {
@@ -42,7 +46,7 @@ export function describeParanoid(level: number): string {
   if (level === 0) return 'raw tracepoint samples need CAP_PERFMON (or CAP_SYS_ADMIN)';
   if (level === 1) return 'CPU-wide events and raw tracepoint samples need CAP_PERFMON (or CAP_SYS_ADMIN)';
   if (level === 2) return 'kernel events, CPU-wide events and raw tracepoint samples need CAP_PERFMON (or CAP_SYS_ADMIN)';
-  return 'perf_event_open is reserved to CAP_PERFMON (or CAP_SYS_ADMIN) (a distribution patch: level above 2)';
+  return 'perf_event_open needs CAP_SYS_ADMIN; CAP_PERFMON alone is refused (a distribution patch, Debian\'s default: level above 2)';
 }
 
 /** How a `pointer` column value (%pK) reads: the real sk address, a hash, or zeros. */

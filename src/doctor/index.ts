@@ -113,7 +113,7 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]
   if (!wantPerf) perf = { check: 'perf_event_open', status: 'info', detail: 'not tried (perf: false)' };
   else if (!ctx.addon) perf = { check: 'perf_event_open', status: 'info', detail: 'not tried: the addon does not load (see addon)' };
   checks.push(perf!);
-  checks.push(paranoidCheck(ctx));
+  checks.push(paranoidCheck(ctx, perf!));
   checks.push(ring ?? (await ringCheck(ctx, undefined, undefined, false)));
   checks.push(openFilesCheck(ctx));
   const kptr = kptrCheck();
