@@ -7,6 +7,12 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/**
+ * How much slower than real hardware this machine runs: scripts/kernels sets 4 under qemu TCG,
+ * where node alone takes seconds to start. Scales the waits for start-up, never a count.
+ */
+export const TIME_SCALE = Math.max(1, Number(process.env.RXTRACE_TEST_TIME_SCALE ?? 1) || 1);
+
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(ROOT, 'bin', 'rxtrace.js');
 
@@ -190,12 +196,12 @@ export function startCli(args: string[], opts: RunOptions = {}): RunningCli {
     stderr: () => stderr,
     exited,
     perfFds,
-    async waitForPerfFds(n, timeoutMs = 20_000, settleMs = 500) {
+    async waitForPerfFds(n, timeoutMs = 20_000 * TIME_SCALE, settleMs = 500) {
       await waitFor(() => perfFds() >= n, timeoutMs, `${n} perf_event fds`);
       // The fds exist from the session's constructor; start() enables them a moment later.
       await new Promise((r) => setTimeout(r, settleMs));
     },
-    waitForLines(n, timeoutMs = 20_000) {
+    waitForLines(n, timeoutMs = 20_000 * TIME_SCALE) {
       return waitFor(() => lines.length >= n, timeoutMs, `${n} stdout lines`);
     },
     signal(sig) {

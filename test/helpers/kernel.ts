@@ -164,6 +164,13 @@ export function portFilterArgs(k: KernelLayout, port: number): string[] {
   return ['--filter', portFilter(k, port)];
 }
 
+/** Byte offset of the udp event's local-port field in the raw record (14 for dport, 12 for lport). */
+export function portOffset(k: KernelLayout): number {
+  const f = k.schemas.get(UDP)?.fields.find((x) => x.name === k.udp.portField);
+  if (!f) throw new Error(`no ${k.udp.portField} field in ${UDP} on Linux ${k.release}`);
+  return f.offset;
+}
+
 /** The local port of a decoded udp event on this kernel (`fields.dport` or `fields.lport`). */
 export function eventPort(k: KernelLayout, fields: Record<string, unknown> | undefined): number | undefined {
   const v = fields?.[k.udp.portField];

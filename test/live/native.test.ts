@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { describeLive } from '../helpers/live.js';
-import { kernelLayout, portFilter } from '../helpers/kernel.js';
+import { kernelLayout, portFilter, portOffset } from '../helpers/kernel.js';
 import {
   loadNative,
   type NativeAddon,
@@ -148,7 +148,7 @@ function tally(batches: ArrayBuffer[], id: number, port: number): Tally {
         t.samples++;
         if (v.getUint32(off + 32, true) !== ringCpu) t.cpuMismatch++;
         const raw = off + 44;
-        if (v.getUint16(raw, true) === id && v.getUint16(raw + 14, true) === port) {
+        if (v.getUint16(raw, true) === id && v.getUint16(raw + portOffset(K), true) === port) {
           t.matching++;
           t.times.push(v.getBigUint64(off + 24, true));
         }
