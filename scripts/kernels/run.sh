@@ -23,7 +23,7 @@ printf 'KERNEL_DIR=%q\nWORKTREE=%q\n' "$dir" "$repo" >"$results/job.env"
   # TCG runs several times slower than the host: start-up waits and test timeouts scale with it
   echo "export RXTRACE_TEST_TIME_SCALE=${RXTRACE_TEST_TIME_SCALE:-4}"
   printf 'npx vitest run --project live --testTimeout=480000 --hookTimeout=240000'
-  printf ' %q' "$@"
+  [ $# -eq 0 ] || printf ' %q' "$@"
   echo
 } >"$results/job.sh"
 

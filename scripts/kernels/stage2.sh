@@ -28,6 +28,11 @@ ip link set lo up
 hostname "rxtrace-$kver"
 ulimit -n 65536 2>/dev/null || ulimit -n 20000
 echo "kernels: $(uname -r) up in $(cut -d' ' -f1 /proc/uptime)s, $(nproc) cpus, perf_event_paranoid=$(cat /proc/sys/kernel/perf_event_paranoid); running: $(cat "$R/job.sh" | tail -1)"
+# this kernel's own format files, for fixtures and for the report (test/fixtures/format/<kernel>/)
+mkdir -p "$R/formats"
+for e in udp/udp_fail_queue_rcv_skb sock/sock_rcvqueue_full sock/sock_exceed_buf_limit skb/kfree_skb; do
+  cp "/sys/kernel/tracing/events/$e/format" "$R/formats/${e#*/}.format" 2>/dev/null || echo "kernels: no $e" >&2
+done
 cd "$WORKTREE"
 bash "$R/job.sh" 2>&1 | tee "$R/log"
 echo "${PIPESTATUS[0]}" >"$R/rc"
