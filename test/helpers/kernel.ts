@@ -1,6 +1,7 @@
 // What the running kernel's tracepoints can show, read from their tracefs `format` files through
 // the product's own parser (src/format, src/tracefs), so that a live test asserts what THIS
 // kernel's layout shows (6.1: lport, no addresses; 6.18: dport, family, saddr/daddr, rx_sk).
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { expect, it } from 'vitest';
@@ -219,4 +220,19 @@ export function itOnKernel(name: string, req: Requirement, fn: () => Promise<voi
 /** /proc/sys/kernel/perf_event_paranoid, as a number. */
 export function perfParanoid(): number {
   return Number(readFileSync('/proc/sys/kernel/perf_event_paranoid', 'utf8').trim());
+}
+
+/**
+ * Whether perf_event_open needs CAP_SYS_ADMIN right now: perf_event_paranoid is 3 or more AND
+ * the kernel enforces it (Debian's patch; an upstream kernel treats 3 as 2). Asked of perf(1),
+ * not of rxtrace: a self-monitoring software event without CAP_SYS_ADMIN is refused only then.
+ */
+export function sysAdminRequired(): boolean {
+  if (perfParanoid() < 3) return false;
+  try {
+    execFileSync('capsh', ['--drop=cap_sys_admin', '--', '-c', 'exec perf stat -e task-clock -- true'], { stdio: 'ignore', timeout: 60_000 });
+    return false;
+  } catch {
+    return true;
+  }
 }

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import type { DoctorCheck } from '../../src/doctor/index.js';
 import { assertBuilt, cliCommand, shellQuote } from '../helpers/cli.js';
+import { sysAdminRequired } from '../helpers/kernel.js';
 import { describeLive } from '../helpers/live.js';
 import { readSysctl, withSysctl } from '../helpers/sysctl.js';
 import { inMountNs, withoutCaps } from './faults-shared.js';
@@ -13,16 +14,6 @@ const PARANOID = 'kernel/perf_event_paranoid';
 const ENSURE_TRACEFS = '[ -d /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing';
 /** Root minus CAP_SYS_ADMIN: CAP_PERFMON (and the rest) kept. */
 const NO_SYS_ADMIN = withoutCaps('sys_admin').map(shellQuote).join(' ');
-
-/**
- * Whether this kernel enforces level 3 (Debian's patch; upstream treats 3 as 2), asked of
- * perf(1), not rxtrace: a self-monitoring software event without CAP_SYS_ADMIN is refused only
- * by the patch. Called with the level at 3.
- */
-async function levelThreeEnforced(): Promise<boolean> {
-  const r = await inMountNs(`${NO_SYS_ADMIN} -c 'perf stat -e task-clock -- true >/dev/null 2>&1'; echo "RXEXIT $?"`, { timeoutMs: 60_000 });
-  return !/^RXEXIT 0$/m.test(r.stdout);
-}
 
 /** In a private mount namespace (tracefs mounted there if needed): the CLI as root minus CAP_SYS_ADMIN. */
 async function withoutSysAdmin(args: string[], redirect = ''): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -57,7 +48,7 @@ describeLive('perf_event_paranoid 3 (Debian): CAP_SYS_ADMIN, not CAP_PERFMON', (
     await withSysctl(PARANOID, '3', async () => {
       const t = await withoutSysAdmin(['trace', '-d', '1'], '> /dev/null');
       console.log(`[paranoid] 3, no CAP_SYS_ADMIN: trace exit ${t.code}; ${t.stderr.trim()}`);
-      if (!(await levelThreeEnforced())) {
+      if (!sysAdminRequired()) {
         // An upstream kernel (the 6.18 dev kernel): 3 acts as 2, CAP_PERFMON is enough, and
         // doctor must not claim otherwise.
         expect(t.code, t.stderr).toBe(EXIT.OK);
