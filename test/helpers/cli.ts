@@ -72,6 +72,7 @@ function spawnTracked(cmd: string, args: string[], opts: RunOptions): ChildProce
 }
 
 function collect(child: ChildProcess, started: number, timeoutMs: number): Promise<CliResult> {
+  timeoutMs *= TIME_SCALE; // a kill timer against hangs: slower machines get longer
   let stdout = '';
   let stderr = '';
   let timedOut = false;
@@ -153,7 +154,7 @@ export function startCli(args: string[], opts: RunOptions = {}): RunningCli {
     lines.push(...parts);
   });
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), (opts.timeoutMs ?? 120_000) * TIME_SCALE);
   const exited = new Promise<CliResult>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code, signal) => {

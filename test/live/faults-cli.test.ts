@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { MAX_FILTER_LENGTH } from '../../src/filter.js';
-import { assertBuilt, runCli, runShell, startCli, stopAllCli, type CliResult } from '../helpers/cli.js';
+import { assertBuilt, runCli, runShell, startCli, stopAllCli, type CliResult, TIME_SCALE } from '../helpers/cli.js';
 import { describeLive } from '../helpers/live.js';
 import { kernelLayout } from '../helpers/kernel.js';
 import { freePort } from '../helpers/ports.js';
@@ -142,7 +142,7 @@ describeLive('fault matrix: command line and output', () => {
         const r = await runShell(`set -o pipefail; ${cliCommand(['trace', '--port', String(sink.port)])} | head -1`, { timeoutMs: 30_000 });
         console.log(`[faults-cli] trace | head -1: exit ${r.code} after ${r.ms} ms`);
         expectCleanExit(r);
-        expect(r.ms).toBeLessThan(8000);
+        expect(r.ms).toBeLessThan(8000 * TIME_SCALE);
         const lines = r.stdout.trimEnd().split('\n');
         expect(lines).toHaveLength(1);
         expect(JSON.parse(lines[0])).toMatchObject({ event: 'udp:udp_fail_queue_rcv_skb' });
@@ -157,7 +157,7 @@ describeLive('fault matrix: command line and output', () => {
       console.log(`[faults-cli] top | head -1: exit ${r.code} after ${r.ms} ms`);
       expectCleanExit(r);
       expect(r.stdout).toMatch(/^rxtrace top/);
-      expect(r.ms).toBeLessThan(10_000);
+      expect(r.ms).toBeLessThan(10_000 * TIME_SCALE);
       expect(r.stderr).not.toMatch(/EPIPE/);
     });
 

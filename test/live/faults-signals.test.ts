@@ -5,7 +5,7 @@
 // Runs the built CLI: `npm run build` first.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.js';
-import { assertBuilt, onlineCpuCount, startCli, stopAllCli } from '../helpers/cli.js';
+import { assertBuilt, onlineCpuCount, startCli, stopAllCli, TIME_SCALE } from '../helpers/cli.js';
 import { describeLive } from '../helpers/live.js';
 import { kernelLayout, portFilter } from '../helpers/kernel.js';
 import { freePort } from '../helpers/ports.js';
@@ -61,7 +61,7 @@ describeLive('fault matrix: signals', () => {
         const took = Date.now() - t;
         console.log(`[faults-signals] ${sig}: exit ${r.code} ${took} ms after the signal; ${r.stderr.trim().split('\n').pop()}`);
         expectCleanExit(r);
-        expect(took).toBeLessThan(5000);
+        expect(took).toBeLessThan(5000 * TIME_SCALE);
         const m = SUMMARY.exec(r.stderr);
         expect(m, `no summary on stderr ${JSON.stringify(r.stderr)}; ${r.stdout.split('\n').length - 1} stdout lines`).not.toBeNull();
         const recs = records(r.stdout);
@@ -107,7 +107,7 @@ describeLive('fault matrix: signals', () => {
       const delivered = recs.filter((e) => e.event !== 'lost').length;
       const lost = recs.reduce((a, e) => a + (e.lost ?? 0), 0);
       console.log(`[faults-signals] SIGINT mid-storm: exit after ${took} ms; delivered ${delivered} + lost ${lost} = ${delivered + lost}; kernel drops during the whole storm ${after - before}`);
-      expect(took).toBeLessThan(15_000);
+      expect(took).toBeLessThan(15_000 * TIME_SCALE);
       // The storm outlived the trace: everything the trace saw is at most what the kernel counted.
       expect(delivered + lost).toBeGreaterThan(0);
       expect(delivered + lost).toBeLessThanOrEqual(after - before);
@@ -138,7 +138,7 @@ describeLive('fault matrix: signals', () => {
       }
       const msg = expectCleanError({ ...r, stdout: '' }, EXIT.INTERRUPTED);
       expect(msg).toMatch(/interrupted again during shutdown/);
-      expect(Date.now() - t).toBeLessThan(3000);
+      expect(Date.now() - t).toBeLessThan(3000 * TIME_SCALE);
     });
 
     // B10 (docs/faults.md, fixed): the final flush of stdout is bounded after a stop signal.
@@ -153,7 +153,7 @@ describeLive('fault matrix: signals', () => {
       cli.signal('SIGTERM');
       let exited = false;
       void cli.exited.then(() => (exited = true));
-      while (!exited && Date.now() - t < 10_000) await sleep(100);
+      while (!exited && Date.now() - t < 10_000 * TIME_SCALE) await sleep(100);
       const inTime = exited;
       const took = Date.now() - t;
       if (!inTime) cli.child.kill('SIGKILL');
@@ -255,7 +255,7 @@ describeLive('fault matrix: signals', () => {
       const r = await cli.exited;
       console.log(`[faults-signals] top SIGTERM: exit ${r.code} after ${Date.now() - t} ms`);
       expectCleanExit(r);
-      expect(Date.now() - t).toBeLessThan(5000);
+      expect(Date.now() - t).toBeLessThan(5000 * TIME_SCALE);
     });
 
     it('serve: SIGTERM exits 0 and releases the port; a second SIGINT during shutdown is 130 or a clean 0', async () => {
