@@ -25,7 +25,7 @@ cp -a "$KERNEL_DIR"/root/usr/lib/x86_64-linux-gnu/libkmod.so.2* /usr/lib/x86_64-
 for t in modprobe insmod rmmod lsmod depmod modinfo; do ln -sf /usr/bin/kmod "/usr/sbin/$t"; done
 echo /usr/sbin/modprobe >/proc/sys/kernel/modprobe
 ip link set lo up
-hostname "rxtrace-$kver"
+hostname "rxtrace-${kver//[^A-Za-z0-9-]/-}"
 ulimit -n 65536 2>/dev/null || ulimit -n 20000
 echo "kernels: $(uname -r) up in $(cut -d' ' -f1 /proc/uptime)s, $(nproc) cpus, perf_event_paranoid=$(cat /proc/sys/kernel/perf_event_paranoid); running: $(cat "$R/job.sh" | tail -1)"
 # this kernel's own format files, for fixtures and for the report (test/fixtures/format/<kernel>/)

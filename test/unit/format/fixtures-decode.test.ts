@@ -45,7 +45,7 @@ function sample(s: EventSchema): Map<string, number | bigint | string> {
 
 describe('format fixtures: a record at each kernel\'s offsets decodes to what was written', () => {
   it('finds the fixtures', () => {
-    expect(fixtures.length).toBeGreaterThanOrEqual(11);
+    expect(fixtures.length).toBeGreaterThanOrEqual(15);
   });
 
   it.each(fixtures)('%s', (file) => {
@@ -65,5 +65,17 @@ describe('format fixtures: a record at each kernel\'s offsets decodes to what wa
       else if (typeof v === 'string') expect(got[name], name).toBe(v);
       else expect(got[name], name).toBe(Number(v));
     }
+  });
+});
+
+describe('Debian 6.12 (real format files): the 6.10+ udp layout and 6.11+ kfree_skb, its own reason numbers', () => {
+  const fx = (f: string, sys: string): EventSchema => parseFormat(readFileSync(new URL(`6.12/${f}.format`, DIR), 'utf8'), sys, f);
+  it('udp dport/daddr, kfree_skb rx_sk, NOT_SPECIFIED = 2, sysctl_mem long[3] at 40', () => {
+    expect(fx('udp_fail_queue_rcv_skb', 'udp').fields.find((f) => f.name === 'dport')?.offset).toBe(14);
+    const k = fx('kfree_skb', 'skb');
+    expect(k.fields.find((f) => f.name === 'rx_sk')?.offset).toBe(24);
+    expect(k.symbols.get('reason')?.get(2)).toBe('NOT_SPECIFIED');
+    expect(k.symbols.get('reason')?.get(6)).toBe('SOCKET_RCVBUFF');
+    expect(fx('sock_exceed_buf_limit', 'sock').fields.find((f) => f.name === 'sysctl_mem')).toMatchObject({ offset: 40, size: 24, arrayLength: 3 });
   });
 });
