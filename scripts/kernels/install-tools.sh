@@ -8,6 +8,10 @@ command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v cpio >/dev/null || need+=(cpio)
 command -v capsh >/dev/null || need+=(libcap2-bin)
 command -v setpriv >/dev/null || need+=(util-linux)
+# The VM has no network, so what the live tests would apt-get install for themselves must be on
+# this host's root before it boots: scripts/ensure-tools.sh's list, and prometheus (serve.test.ts).
+command -v prometheus >/dev/null && command -v promtool >/dev/null || need+=(prometheus)
+bash "$(dirname "$0")/../ensure-tools.sh"
 if [ ${#need[@]} -gt 0 ]; then
   echo "kernels: installing ${need[*]}" >&2
   apt-get -o DPkg::Lock::Timeout=300 update -qq
