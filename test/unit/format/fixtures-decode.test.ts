@@ -45,7 +45,7 @@ function sample(s: EventSchema): Map<string, number | bigint | string> {
 
 describe('format fixtures: a record at each kernel\'s offsets decodes to what was written', () => {
   it('finds the fixtures', () => {
-    expect(fixtures.length).toBeGreaterThanOrEqual(15);
+    expect(fixtures.length).toBeGreaterThanOrEqual(19);
   });
 
   it.each(fixtures)('%s', (file) => {
@@ -76,6 +76,19 @@ describe('Debian 6.12 (real format files): the 6.10+ udp layout and 6.11+ kfree_
     expect(k.fields.find((f) => f.name === 'rx_sk')?.offset).toBe(24);
     expect(k.symbols.get('reason')?.get(2)).toBe('NOT_SPECIFIED');
     expect(k.symbols.get('reason')?.get(6)).toBe('SOCKET_RCVBUFF');
+    expect(fx('sock_exceed_buf_limit', 'sock').fields.find((f) => f.name === 'sysctl_mem')).toMatchObject({ offset: 40, size: 24, arrayLength: 3 });
+  });
+});
+
+describe('Debian 6.1.0-57 (real format files): lport only, no rx_sk, a stable backport in the reasons', () => {
+  const fx = (f: string, sys: string): EventSchema => parseFormat(readFileSync(new URL(`6.1.0-57/${f}.format`, DIR), 'utf8'), sys, f);
+  it('udp rc@8 lport@12; kfree_skb reason@28 with NOT_SPECIFIED = 1 and TC_CHAIN_NOTFOUND = 65; sysctl_mem long[3]', () => {
+    expect(fx('udp_fail_queue_rcv_skb', 'udp').fields.filter((f) => !f.common).map((f) => [f.name, f.offset])).toEqual([['rc', 8], ['lport', 12]]);
+    const k = fx('kfree_skb', 'skb');
+    expect(k.fields.map((f) => f.name)).not.toContain('rx_sk');
+    expect(k.fields.find((f) => f.name === 'reason')?.offset).toBe(28);
+    expect(k.symbols.get('reason')?.get(1)).toBe('NOT_SPECIFIED');
+    expect(k.symbols.get('reason')?.get(65)).toBe('TC_CHAIN_NOTFOUND');
     expect(fx('sock_exceed_buf_limit', 'sock').fields.find((f) => f.name === 'sysctl_mem')).toMatchObject({ offset: 40, size: 24, arrayLength: 3 });
   });
 });
