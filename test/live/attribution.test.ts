@@ -116,7 +116,7 @@ const byPort = (events: DropEvent[], port: number) => events.filter((e) => e.fie
 const portFilter = (ports: number[]) => ports.map((p) => `dport == ${p}`).join(' || ');
 const log = (what: string, v: unknown) => console.log(`[attribution] ${what}: ${JSON.stringify(v)}`);
 
-describeLive('attribution (issue 3): every drop on the right socket, owner and netns', () => {
+describeLive('attribution: every drop on the right socket, owner and netns', () => {
   let kptrAtStart = '';
   beforeAll(async () => {
     kptrAtStart = await readSysctl('kernel/kptr_restrict');
