@@ -78,6 +78,8 @@ export interface NativeAddon {
   clockOffsetNs(): bigint;
   /** Number of live PerfSession objects with open fds in this environment (this thread; for leak tests). */
   openSessionCount(): number;
+  /** sysconf(_SC_PAGESIZE): the kernel page size in bytes. */
+  pageSize(): number;
 }
 
 /**
@@ -107,4 +109,15 @@ export function loadNative(): NativeAddon {
     cached = bindings({ bindings: 'rxtrace', module_root: moduleRoot }) as NativeAddon;
   }
   return cached;
+}
+
+let page: number | undefined;
+
+/**
+ * The kernel page size in bytes (the unit of perf ring sizes, sockstat `mem` and udp_mem), from
+ * the addon's sysconf. The one home of this fact: read once, then cached.
+ */
+export function getPageSize(): number {
+  if (page === undefined) page = loadNative().pageSize();
+  return page;
 }

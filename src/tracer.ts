@@ -14,7 +14,7 @@ import type { DropEvent, LostEvent } from './decode/events.js';
 import { fromNativeError, RxtraceError } from './errors.js';
 import { loadNative, type NativePerfSession } from './native.js';
 import { buildPlan, type EventPlan, type PlanOptions } from './plan.js';
-import { getPageSize } from './procnet/sockstat.js';
+import { getPageSize } from './native.js';
 
 export type TraceRecord = DropEvent | LostEvent;
 
@@ -383,7 +383,8 @@ export async function openTracer(options: TracerOptions = {}): Promise<RxTracer>
         events: plan.events.map((e) => ({ id: e.compiled.schema.id, filter: e.filter, aggregateKey: options.aggregate ? aggregateKey(e.compiled.schema) : undefined })),
         cpus,
         ringPages,
-        wakeupBytes: Math.max(4096, Math.floor((ringPages * 4096) / 8)),
+        // Wake the reader when a ring is an eighth full (a page at least).
+        wakeupBytes: Math.max(getPageSize(), Math.floor((ringPages * getPageSize()) / 8)),
         flushMs: options.flushMs ?? 20,
         batchBytes: options.batchBytes ?? defaultBatchBytes(ringPages),
         maxQueuedBatches: options.maxQueuedBatches ?? 8,
