@@ -58,6 +58,8 @@ interface NativeErrorShape {
   syscall?: string;
   cpu?: number;
   eventId?: number;
+  /** mmap: the ring's size in bytes. */
+  bytes?: number;
 }
 
 /**
@@ -161,9 +163,9 @@ function size(bytes: number): string {
  * perf_mmap). Anything else (ENOMEM): the kernel could not allocate the ring.
  */
 function mmapError(n: NativeErrorShape, code: string, init: RxtraceErrorInit): RxtraceError {
-  const bytes = /(\d+) bytes/.exec(n.message ?? '')?.[1];
+  const bytes = n.bytes;
   if (code === 'EPERM') {
-    const ring = bytes ? `a ${size(Number(bytes))} perf ring` : 'a perf ring';
+    const ring = bytes !== undefined ? `a ${size(bytes)} perf ring` : 'a perf ring';
     const mlock = perfMlockKb();
     const ulimit = memlockLimit();
     const limit = [
@@ -173,7 +175,7 @@ function mmapError(n: NativeErrorShape, code: string, init: RxtraceErrorInit): R
     return new RxtraceError('EMEMLOCK', `cannot lock ${ring}${n.cpu !== undefined ? ` for cpu ${n.cpu}` : ''} in memory: the rings would exceed the locked-memory limit of ${limit}, and this process lacks CAP_IPC_LOCK`, {
       ...init,
       hint: 'use a smaller ring with --ring-pages 64, raise ulimit -l or kernel.perf_event_mlock_kb, or grant CAP_IPC_LOCK',
-      details: { ...init.details, ringBytes: bytes ? Number(bytes) : undefined, perfEventMlockKb: mlock, memlock: ulimit },
+      details: { ...init.details, ringBytes: bytes, perfEventMlockKb: mlock, memlock: ulimit },
     });
   }
   return new RxtraceError(code, `cannot map the perf ring buffers: ${n.message}`, {

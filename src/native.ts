@@ -86,7 +86,7 @@ export interface NativeAddon {
  * Errors thrown by the addon are plain Errors with:
  *   code: 'EACCES' | 'EPERM' | 'ENOENT' | 'EINVAL' | 'EMFILE' | 'ENODEV' | … (errno name)
  *   errno: negative errno (Node's convention), syscall: 'perf_event_open' | 'mmap' | 'ioctl(PERF_EVENT_IOC_SET_FILTER)' | …
- *   cpu?: number, eventId?: number
+ *   cpu?: number, eventId?: number, bytes?: number (the size an mmap asked for)
  * src/errors.ts wraps them into RxtraceError with a hint.
  */
 export interface NativeError extends Error {
@@ -95,6 +95,8 @@ export interface NativeError extends Error {
   syscall: string;
   cpu?: number;
   eventId?: number;
+  /** The size the syscall asked for (mmap: the ring, 1 + ringPages pages). */
+  bytes?: number;
 }
 
 let cached: NativeAddon | undefined;
