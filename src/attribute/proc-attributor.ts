@@ -14,7 +14,7 @@ import { readProtoMem, readSockstat } from '../procnet/sockstat.js';
 import { DecodedDrop } from '../decode/drop.js';
 import { RxtraceError } from '../errors.js';
 import { ReadHistory, type NsRow, type TableRead } from './history.js';
-import { ownNetns, readTables } from './netns-tables.js';
+import { ownNetns, readTables } from '../procnet/netns-tables.js';
 import { ALL_TABLES, byAddress, byDrops, byPointer, RCVQUEUE_TABLES, udpKey, type UdpKey, type Verdict } from './strategies.js';
 import type { Attributor } from './types.js';
 

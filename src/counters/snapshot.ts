@@ -5,7 +5,7 @@
 // A source that fails to read is recorded in `errors` and left empty: one unreadable file must
 // not hide the others.
 import { RxtraceError } from '../errors.js';
-import { ownNetns } from '../attribute/netns-tables.js';
+import { ownNetns } from '../procnet/netns-tables.js';
 import { readNetDev, type NetDevRow } from '../procnet/netdev.js';
 import { scanSocketOwners, type SocketOwners } from '../procnet/owners.js';
 import { dict } from '../procnet/read.js';

@@ -3,10 +3,10 @@
 // every namespace must be looked at). Inodes are unique system-wide, so rows never collide.
 import { readlinkSync } from 'node:fs';
 import { errnoCode, RxtraceError } from '../errors.js';
-import { netnsInodeFromLink } from '../procnet/owners.js';
-import { readSocketTable, type SocketTable } from '../procnet/sockets.js';
+import { netnsInodeFromLink } from './owners.js';
+import { readSocketTable, type SocketTable } from './sockets.js';
 import { nowMonoNs } from '../decode/batch.js';
-import type { NsRow, TableRead } from './history.js';
+import type { NsRow, TableRead } from '../attribute/history.js';
 
 export function ownNetns(procRoot = '/proc'): number {
   try {
