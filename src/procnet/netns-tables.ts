@@ -4,10 +4,26 @@
 import { readlinkSync } from 'node:fs';
 import { errnoCode, RxtraceError } from '../errors.js';
 import { netnsInodeFromLink } from './owners.js';
-import { readSocketTable, type SocketTable } from './sockets.js';
+import { readSocketTable, type SocketRow, type SocketTable } from './sockets.js';
 import { nowMonoNs } from '../decode/batch.js';
-import type { NsRow, TableRead } from '../attribute/history.js';
 
+export interface NsRow extends SocketRow {
+  /** Inode of the network namespace whose table listed this socket. */
+  netns: number;
+}
+
+export interface TableRead {
+  /** CLOCK_MONOTONIC ns when the read started (a socket in it existed at or after this time). */
+  startNs: number;
+  /** CLOCK_MONOTONIC ns when the read finished (every counter in it was read by then). */
+  endNs: number;
+  tables: ReadonlySet<SocketTable>;
+  rows: Map<number, NsRow>;
+  /** Tables (or namespaces) this read could not cover, and why: a parse error, EACCES, EMFILE. */
+  errors?: RxtraceError[];
+}
+
+/** The inode of our own network namespace (0 when /proc/self/ns/net cannot be read). */
 export function ownNetns(procRoot = '/proc'): number {
   try {
     return netnsInodeFromLink(readlinkSync(`${procRoot}/self/ns/net`)) ?? 0;
