@@ -9,14 +9,13 @@ import { fromNativeError, PRIVILEGE_HINT, RxtraceError } from '../errors.js';
 import { portField } from '../filter.js';
 import { parseFormat } from '../format/parse.js';
 import { FormatParseError, payloadFields, type EventSchema } from '../format/schema.js';
-import { loadNative, type NativeAddon } from '../native.js';
+import { getPageSize, loadNative, type NativeAddon } from '../native.js';
 import { DEFAULT_EVENTS } from '../plan.js';
 import { ProcParseError } from '../procnet/errors.js';
 import { parseNetDev } from '../procnet/netdev.js';
 import { scanSocketOwners } from '../procnet/owners.js';
 import { parseSnmp, parseSnmp6 } from '../procnet/snmp.js';
 import { parseSocketTable, SOCKET_TABLES, type SocketRow, type SocketTable } from '../procnet/sockets.js';
-import { getPageSize } from '../native.js';
 import { parseMemLimits, parseSockstat } from '../procnet/sockstat.js';
 import { parseSoftnetStat } from '../procnet/softnet.js';
 import { readAllDeviceStatsSync } from '../procnet/sysfs-stats.js';
@@ -127,16 +126,6 @@ export function privilegesCheck(ctx: Context): DoctorCheck {
     hint: initialNs ? undefined : 'run rxtrace in the initial user namespace (on the host, or in a container that shares it)',
     data: { uid: ctx.creds.uid, euid: ctx.creds.euid, capabilities: have, userNamespace: initialNs ? 'initial' : 'child' },
   };
-}
-
-export function tracefsMountPoints(procMounts = '/proc/mounts'): string[] {
-  const r = read(procMounts);
-  if (!('text' in r)) return [];
-  return r.text
-    .split('\n')
-    .map((l) => l.split(' '))
-    .filter((t) => t[2] === 'tracefs')
-    .map((t) => t[1].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
 }
 
 interface TracepointResult {

@@ -9,9 +9,9 @@ import { RxtraceError } from '../errors.js';
 import type { EventSchema } from '../format/schema.js';
 import { DEFAULT_EVENTS } from '../plan.js';
 import { listEvents } from '../tracefs/events.js';
-import { findTracefs, withTracefs } from '../tracefs/locate.js';
+import { findTracefs, tracefsMountPoints, withTracefs } from '../tracefs/locate.js';
 import {
-  addonCheck, cpusCheck, privilegesCheck, tracefsMountPoints, tracepointCheck, perfProbe, placeholderProbe, paranoidCheck, ringCheck, openFilesCheck, kptrCheck, pointerCheck, ownersCheck, PROC_FILES, procFileCheck, sysfsStatsCheck, MOUNT_POINT, readNumber, type Context,
+  addonCheck, cpusCheck, privilegesCheck, tracepointCheck, perfProbe, placeholderProbe, paranoidCheck, ringCheck, openFilesCheck, kptrCheck, pointerCheck, ownersCheck, PROC_FILES, procFileCheck, sysfsStatsCheck, MOUNT_POINT, readNumber, type Context,
 } from './checks.js';
 import { type DoctorCheck, type DoctorOptions, DOCTOR_EVENTS } from './types.js';
 
