@@ -1,6 +1,7 @@
 // Walk one batch from the addon (layout in src/native.ts) and turn each record into a
 // DropEvent or LostEvent. Malformed records are counted, never thrown: a bad record must not
 // take the trace down.
+import { u64 } from './bytes.js';
 import type { CompiledEvent } from './compile.js';
 import type { WallClock } from './clock.js';
 import type { DropEvent, LostEvent } from './events.js';
@@ -56,7 +57,7 @@ export class BatchDecoder {
       } else if (type === RECORD_AGGREGATE) {
         this.aggregate(dv, u8, off, recEnd, cpu, sink);
       } else if (type === PERF_RECORD_LOST && size >= 24) {
-        const lost = dv.getUint32(off + 24 + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(off + 24 + (le ? 0 : 4), le);
+        const lost = u64(dv, off + 24, le);
         this.counters.lost += lost;
         sink.lost({ time: this.clock.iso(nowMonoNs()), event: 'lost', cpu, lost });
       }
@@ -73,8 +74,8 @@ export class BatchDecoder {
       this.counters.malformed++;
       return;
     }
-    const count = dv.getUint32(off + 16 + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(off + 16 + (le ? 0 : 4), le);
-    const lastMonoNs = dv.getUint32(off + 24 + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(off + 24 + (le ? 0 : 4), le);
+    const count = u64(dv, off + 16, le);
+    const lastMonoNs = u64(dv, off + 24, le);
     // The reader writes counts from 1 up; anything else is not a record of ours.
     if (count < 1 || !Number.isSafeInteger(count)) {
       this.counters.malformed++;
@@ -111,7 +112,7 @@ export class BatchDecoder {
       this.counters.malformed++;
       return;
     }
-    const monoNs = dv.getUint32(off + 24 + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(off + 24 + (le ? 0 : 4), le);
+    const monoNs = u64(dv, off + 24, le);
     this.counters.samples++;
     // Payload fields are read now (the batch is not kept); their strings are made on demand.
     sink.drop(new ev.Drop(this.clock, dv.getUint32(off + 32, le), dv.getUint32(off + 16, le), dv.getUint32(off + 20, le), monoNs, dv, u8, base, rawSize));

@@ -6,6 +6,7 @@ import { endianness } from 'node:os';
 import { ipv4FromBytes, ipv6FromBytes } from '../procnet/addr.js';
 import type { EventSchema, FieldSchema } from '../format/schema.js';
 import { DecodedDrop, type DropClass } from './drop.js';
+import { DIGITS2, s64, u64 } from './bytes.js';
 import { utf8Bytes, type JsonBytes } from './json-bytes.js';
 
 export type FieldReader = (dv: DataView, u8: Uint8Array, base: number, rawSize: number) => Record<string, unknown>;
@@ -26,12 +27,6 @@ export interface CompiledEvent {
 
 const LE = endianness() === 'LE';
 const v4cache = new Map<number, string>();
-/** "00".."99" as ASCII pairs. */
-const DIGITS2 = new Uint8Array(200);
-for (let i = 0; i < 100; i++) {
-  DIGITS2[2 * i] = 48 + Math.floor(i / 10);
-  DIGITS2[2 * i + 1] = 48 + (i % 10);
-}
 /** Each octet 0..255 as [length, d0, d1, d2]. */
 const OCTETS = new Uint8Array(256 * 4);
 for (let i = 0; i < 256; i++) {
@@ -67,12 +62,8 @@ const helpers = {
   hex32(dv: DataView, off: number, le: boolean): string {
     return '0x' + dv.getUint32(off, le).toString(16);
   },
-  u64(dv: DataView, off: number, le: boolean): number {
-    return dv.getUint32(off + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(off + (le ? 0 : 4), le);
-  },
-  s64(dv: DataView, off: number, le: boolean): number {
-    return dv.getInt32(off + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(off + (le ? 0 : 4), le);
-  },
+  u64,
+  s64,
   /**
    * A zeroed sockaddr_in / sockaddr_in6 copied into the event: family (host order) at +0,
    * port (network order) at +2, IPv4 at +4 or IPv6 at +8. Family 0 means "not filled in".
