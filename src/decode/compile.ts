@@ -3,7 +3,7 @@
 // subclass that reads the same fields into private number slots at decode time and makes the
 // object literal (`fields`) or its JSON text (writeFields) only when asked.
 import { endianness } from 'node:os';
-import { ipv4FromBytes, ipv6FromBytes } from '../procnet/addr.js';
+import { ipv4FromBytes, ipv6FromBytes } from '../addr-text.js';
 import type { EventSchema, FieldSchema } from '../format/schema.js';
 import { DecodedDrop, type DropClass } from './drop.js';
 import { DIGITS2, s64, u64 } from './bytes.js';
