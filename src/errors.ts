@@ -1,6 +1,7 @@
 // RxtraceError: every failure a user can act on, with a string code, the errno and syscall
 // behind it, and a hint. The CLI maps codes to exit codes (src/cli/exit-codes.ts).
-import { readFileSync } from 'node:fs';
+import { readLimit } from './procnet/limits.js';
+import { readSysctlNumber } from './procnet/sysctl.js';
 
 export interface RxtraceErrorInit {
   errno?: number;
@@ -133,26 +134,6 @@ export function fromNativeError(
   return new RxtraceError(code, n.message ?? String(e), init);
 }
 
-/** The soft RLIMIT_MEMLOCK from /proc/self/limits, in bytes, or 'unlimited'. */
-function memlockLimit(limits = '/proc/self/limits'): number | 'unlimited' | undefined {
-  try {
-    const m = /^Max locked memory\s+(\S+)/m.exec(readFileSync(limits, 'utf8'));
-    if (!m) return undefined;
-    return m[1] === 'unlimited' ? 'unlimited' : Number(m[1]);
-  } catch {
-    return undefined;
-  }
-}
-
-function perfMlockKb(file = '/proc/sys/kernel/perf_event_mlock_kb'): number | undefined {
-  try {
-    const v = Number(readFileSync(file, 'utf8').trim());
-    return Number.isFinite(v) ? v : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function size(bytes: number): string {
   return bytes >= 1 << 20 ? `${+(bytes / (1 << 20)).toFixed(1)} MiB` : `${Math.round(bytes / 1024)} KiB`;
 }
@@ -166,8 +147,8 @@ function mmapError(n: NativeErrorShape, code: string, init: RxtraceErrorInit): R
   const bytes = n.bytes;
   if (code === 'EPERM') {
     const ring = bytes !== undefined ? `a ${size(bytes)} perf ring` : 'a perf ring';
-    const mlock = perfMlockKb();
-    const ulimit = memlockLimit();
+    const mlock = readSysctlNumber('kernel.perf_event_mlock_kb');
+    const ulimit = readLimit('Max locked memory');
     const limit = [
       mlock !== undefined ? `kernel.perf_event_mlock_kb ${mlock} KiB per CPU` : 'kernel.perf_event_mlock_kb per CPU',
       ulimit === undefined ? 'ulimit -l' : `ulimit -l ${ulimit === 'unlimited' ? 'unlimited' : size(ulimit)}`,

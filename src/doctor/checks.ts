@@ -12,6 +12,8 @@ import { FormatParseError, payloadFields, type EventSchema } from '../format/sch
 import { getPageSize, loadNative, type NativeAddon } from '../native.js';
 import { DEFAULT_EVENTS } from '../plan.js';
 import { ProcParseError } from '../procnet/errors.js';
+import { readLimit } from '../procnet/limits.js';
+import { readSysctlNumber } from '../procnet/sysctl.js';
 import { parseNetDev } from '../procnet/netdev.js';
 import { scanSocketOwners } from '../procnet/owners.js';
 import { parseSnmp, parseSnmp6 } from '../procnet/snmp.js';
@@ -22,7 +24,7 @@ import { readAllDeviceStatsSync } from '../procnet/sysfs-stats.js';
 import { defaultRingPages, openTracer } from '../tracer.js';
 import { readEventFiles } from '../tracefs/events.js';
 import { DOCTOR_EVENTS, type DoctorCheck, type DoctorStatus } from './types.js';
-import { CAP, classifyPointer, describeLayout, describeParanoid, hasCap, memlockVerdict, parseLimit, parseStatusCreds, perfmonCapable, sizeText, type CapName, type PointerKind, type ProcessCreds } from './facts.js';
+import { CAP, classifyPointer, describeLayout, describeParanoid, hasCap, memlockVerdict, parseStatusCreds, perfmonCapable, sizeText, type CapName, type PointerKind, type ProcessCreds } from './facts.js';
 
 export const MOUNT_POINT = '/sys/kernel/tracing';
 /** The perf permission probe's ring: small enough for any locked-memory limit. */
@@ -42,13 +44,6 @@ function read(path: string): Read {
     const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
     return { error: code, message: (e as Error).message };
   }
-}
-
-export function readNumber(path: string): number | undefined {
-  const r = read(path);
-  if (!('text' in r)) return undefined;
-  const n = Number(r.text.trim());
-  return r.text.trim() !== '' && Number.isFinite(n) ? n : undefined;
 }
 
 const DENIED = new Set(['EACCES', 'EPERM']);
@@ -296,9 +291,8 @@ export function paranoidCheck(ctx: Context): DoctorCheck {
 export async function ringCheck(ctx: Context, root: string | undefined, event: string | undefined, perfOk: boolean): Promise<DoctorCheck> {
   const pageSize = getPageSize();
   const ringPages = defaultRingPages(ctx.cpus.length, pageSize);
-  const mlockKb = readNumber('/proc/sys/kernel/perf_event_mlock_kb');
-  const limits = read('/proc/self/limits');
-  const memlock = 'text' in limits ? parseLimit(limits.text, 'Max locked memory') : undefined;
+  const mlockKb = readSysctlNumber('kernel.perf_event_mlock_kb');
+  const memlock = readLimit('Max locked memory');
   const ipcLock = hasCap(ctx.creds, CAP.IPC_LOCK);
   const rings = `${ctx.cpus.length} × ${sizeText(ringPages * pageSize)} (${ringPages} pages per CPU)`;
   const limitText = `kernel.perf_event_mlock_kb ${mlockKb ?? '?'} KiB per CPU + ulimit -l ${memlock === undefined ? '?' : memlock === 'unlimited' ? 'unlimited' : sizeText(memlock)}`;
@@ -363,8 +357,7 @@ export async function ringCheck(ctx: Context, root: string | undefined, event: s
 }
 
 export function openFilesCheck(ctx: Context): DoctorCheck {
-  const limits = read('/proc/self/limits');
-  const soft = 'text' in limits ? parseLimit(limits.text, 'Max open files') : undefined;
+  const soft = readLimit('Max open files');
   // Every event on every CPU is an fd; add Node's own and the /proc reads.
   const need = DOCTOR_EVENTS.length * ctx.cpus.length + 64;
   if (soft === undefined) return { check: 'open files', status: 'warn', detail: 'cannot read the open-files limit from /proc/self/limits', hint: 'check ulimit -n' };
@@ -382,7 +375,7 @@ export function openFilesCheck(ctx: Context): DoctorCheck {
 }
 
 export function kptrCheck(): { check: DoctorCheck; value?: number } {
-  const value = readNumber('/proc/sys/kernel/kptr_restrict');
+  const value = readSysctlNumber('kernel.kptr_restrict');
   if (value === undefined) return { check: { check: 'kptr_restrict', status: 'warn', detail: 'cannot read /proc/sys/kernel/kptr_restrict' } };
   const meaning =
     value === 0
