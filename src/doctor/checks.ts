@@ -21,7 +21,7 @@ import { parseSocketTable, SOCKET_TABLES, type SocketRow, type SocketTable } fro
 import { parseMemLimits, parseSockstat } from '../procnet/sockstat.js';
 import { parseSoftnetStat } from '../procnet/softnet.js';
 import { readAllDeviceStatsSync } from '../procnet/sysfs-stats.js';
-import { defaultRingPages, openTracer } from '../tracer.js';
+import { defaultRingPages, openTracer, sessionOptions } from '../tracer.js';
 import { readEventFiles } from '../tracefs/events.js';
 import { DOCTOR_EVENTS, type DoctorCheck, type DoctorStatus } from './types.js';
 import { CAP, classifyPointer, describeLayout, describeParanoid, hasCap, memlockVerdict, parseStatusCreds, perfmonCapable, sizeText, type CapName, type PointerKind, type ProcessCreds } from './facts.js';
@@ -228,10 +228,8 @@ export async function placeholderProbe(ctx: Context, why: string): Promise<Docto
   const addon = ctx.addon!;
   let raw: unknown;
   try {
-    const s = new addon.PerfSession(
-      { events: [{ id: PLACEHOLDER_ID }], cpus: [cpu], ringPages: PROBE_RING_PAGES, wakeupBytes: 4096, flushMs: 20, batchBytes: 256 * 1024, maxQueuedBatches: 1 },
-      () => undefined,
-    );
+    // The tracer's own session options (ring checks and derived sizes), not a hand-made copy.
+    const s = new addon.PerfSession(sessionOptions([{ id: PLACEHOLDER_ID }], [cpu], PROBE_RING_PAGES, { maxQueuedBatches: 1 }), () => undefined);
     await s.close();
   } catch (e) {
     raw = e;
