@@ -15,7 +15,7 @@ import { onStopSignals } from './lifecycle.js';
 import { positiveInt, positiveNumber } from './options.js';
 import { LineWriter } from './output.js';
 import { FullScreen, terminalIsUtf8 } from './terminal.js';
-import { TracerFeed } from './top-feed.js';
+import { WorkerFeed } from './top-feed.js';
 
 export interface TopCliOptions {
   interval: number;
@@ -69,7 +69,7 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
   const screen = tty ? new FullScreen() : undefined;
   const out = tty ? undefined : new LineWriter();
   const model = new TopModel(opts.interval, false);
-  let feed: TracerFeed | undefined;
+  let feed: WorkerFeed | undefined;
   let modeDetail = opts.trace ? 'starting the tracer…' : 'tracing off (--no-trace)';
   let feedFailure: string | undefined;
   const notices: string[] = [];
@@ -79,7 +79,7 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
   let stopSignal: NodeJS.Signals | undefined;
   const startFeed = async (): Promise<void> => {
     try {
-      feed = await TracerFeed.start({
+      feed = await WorkerFeed.start({
         onSlot: (slot) => model.onSlot(slot),
         onSocket: (s) => model.onSocket(s),
         onRcvbuf: (inode, rb) => model.onRcvbuf(inode, rb),

@@ -11,7 +11,8 @@ export const PERF_RECORD_SAMPLE = 9;
 /** The addon's own record: `count` identical samples of one drain (see src/native.ts). */
 export const RECORD_AGGREGATE = 0x10001;
 
-export interface BatchSink {
+/** Where BatchDecoder puts what it decodes (not native BatchSink, which hands raw batches to JS). */
+export interface DecodeSink {
   drop(ev: DropEvent): void;
   lost(ev: LostEvent): void;
 }
@@ -37,7 +38,7 @@ export class BatchDecoder {
     this.le = le;
   }
 
-  decode(buf: ArrayBuffer, sink: BatchSink): void {
+  decode(buf: ArrayBuffer, sink: DecodeSink): void {
     const dv = new DataView(buf);
     const u8 = new Uint8Array(buf);
     const le = this.le;
@@ -67,7 +68,7 @@ export class BatchDecoder {
   }
 
   /** One event standing for `count` samples: the first one's values, `lastMonoNs` the last one's time. */
-  private aggregate(dv: DataView, u8: Uint8Array, off: number, recEnd: number, cpu: number, sink: BatchSink): void {
+  private aggregate(dv: DataView, u8: Uint8Array, off: number, recEnd: number, cpu: number, sink: DecodeSink): void {
     const le = this.le;
     const inner = off + 32;
     if (inner + 16 > recEnd || inner + 8 + dv.getUint16(inner + 14, le) !== recEnd || dv.getUint32(inner + 8, le) !== PERF_RECORD_SAMPLE) {
@@ -94,7 +95,7 @@ export class BatchDecoder {
     if (this.counters.samples > before) this.counters.samples += count - 1;
   }
 
-  private sample(dv: DataView, u8: Uint8Array, off: number, recEnd: number, cpu: number, sink: BatchSink): void {
+  private sample(dv: DataView, u8: Uint8Array, off: number, recEnd: number, cpu: number, sink: DecodeSink): void {
     const le = this.le;
     if (off + 44 > recEnd) {
       this.counters.malformed++;
