@@ -47,7 +47,7 @@ export async function runStats(opts: StatsCliOptions): Promise<number> {
     wake?.();
   };
   const unsignal = onStopSignals(stop);
-  out.onReaderGone(stop);
+  out.onOutputEnded(stop);
   const reader = new SnapshotReader({ sockets: opts.sockets });
   try {
     let prev = await reader.read();
@@ -81,7 +81,7 @@ export async function runStats(opts: StatsCliOptions): Promise<number> {
       }
       // Each interval reaches the reader at once: these are minutes apart, not a stream.
       await out.flush();
-      if (out.readerGone) break;
+      if (out.outputEnded) break;
     }
   } finally {
     await out.end();

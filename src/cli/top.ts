@@ -118,7 +118,7 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
     stop();
   });
 
-  out?.onReaderGone(stop);
+  out?.onOutputEnded(stop);
 
   // What a pause freezes: the last interval and copies of the rows (the model keeps updating).
   let frozen: { interval?: FunnelInterval; events: EventTotals; rows: TopRow[] } | undefined;
@@ -230,7 +230,7 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
       } else if (out) {
         if (!paused) for (const l of renderTopText(view(), opts.limit)) await out.line(l);
         await out.flush();
-        if (out.readerGone) break;
+        if (out.outputEnded) break;
       }
     }
   } finally {

@@ -84,7 +84,7 @@ describe('LineWriter', () => {
     w.line('one');
     await w.end();
     expect(outputFailed()).toBe(true);
-    expect(w.readerGone).toBe(true);
+    expect(w.outputEnded).toBe(true);
     expect(stderr).toEqual(['rxtrace: cannot write output: ENOSPC (check the disk or the destination of stdout)\n']);
   });
 
