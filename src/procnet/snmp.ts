@@ -76,13 +76,13 @@ export function parseSnmp6(text: string, opts: { file?: string } = {}): Snmp6Cou
 /** /proc/net/snmp (of `pid`'s network namespace when given). Missing file → {}. */
 export async function readSnmp(procRoot = '/proc', pid?: number): Promise<SnmpCounters> {
   const path = procNetPath('snmp', procRoot, pid);
-  const text = await readTextIfExists(path);
+  const text = readTextIfExists(path);
   return text === undefined ? dict() : parseSnmp(text, { file: path });
 }
 
 /** /proc/net/snmp6 (absent without IPv6 → {}). */
 export async function readSnmp6(procRoot = '/proc', pid?: number): Promise<Snmp6Counters> {
   const path = procNetPath('snmp6', procRoot, pid);
-  const text = await readTextIfExists(path);
+  const text = readTextIfExists(path);
   return text === undefined ? dict() : parseSnmp6(text, { file: path });
 }

@@ -46,7 +46,7 @@ export async function readSockstat(procRoot = '/proc', pid?: number): Promise<So
   const out = dict<Record<string, number>>();
   for (const name of ['sockstat', 'sockstat6']) {
     const path = procNetPath(name, procRoot, pid);
-    const text = await readTextIfExists(path);
+    const text = readTextIfExists(path);
     if (text !== undefined) Object.assign(out, parseSockstat(text, { file: path }));
   }
   return out;
@@ -67,7 +67,7 @@ export async function readProtoMem(procRoot = '/proc'): Promise<ProtoMem> {
   const out: ProtoMem = {};
   for (const name of ['udp_mem', 'tcp_mem'] as const) {
     const path = `${procRoot}/sys/net/ipv4/${name}`;
-    const text = await readTextIfExists(path);
+    const text = readTextIfExists(path);
     if (text !== undefined) out[name] = parseMemLimits(text, { file: path });
   }
   return out;

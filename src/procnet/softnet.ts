@@ -75,6 +75,6 @@ export function parseSoftnetStat(text: string, opts: { file?: string } = {}): So
 /** /proc/net/softnet_stat. The counters are global: every network namespace sees the same. */
 export async function readSoftnetStat(procRoot = '/proc'): Promise<SoftnetRow[]> {
   const path = procNetPath('softnet_stat', procRoot);
-  const text = await readTextIfExists(path);
+  const text = readTextIfExists(path);
   return text === undefined ? [] : parseSoftnetStat(text, { file: path });
 }
