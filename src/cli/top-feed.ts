@@ -1,6 +1,6 @@
 // The tracer behind `rxtrace top`, run in a worker thread. During a drop storm the tracer
 // decodes and attributes hundreds of thousands of events a second; on the main thread that
-// work starved the screen (refreshes 2-3 s late at 60k events/s on the 2-vCPU dev VM). In a
+// work starved the screen (refreshes seconds late: docs/bench.md). In a
 // worker it can only delay its own counts: the screen keeps its pace, and the counters fill in.
 // The worker sums drops per socket inode in 100 ms slots of sample time and posts the slots
 // every 250 ms; this file is the main thread's side and the message types.

@@ -186,8 +186,8 @@ export interface SnapshotReaderOptions extends Omit<SnapshotOptions, 'owners'> {
 
 /**
  * readSnapshot once per interval, for `stats` and `top`. The owner scan (a readlink of every fd
- * of every process) is most of a snapshot's cost: ~50 ms of CPU per scan on the dev VM while
- * other test suites held many fds. Owners change far less often than counters, so a scan is
+ * of every process) is most of a snapshot's cost (figures: docs/bench.md). Owners change far
+ * less often than counters, so a scan is
  * reused for `ownersMaxAgeMs`; but a socket whose drops rose and that has no owner in the scan
  * (opened since) gets a fresh scan at once, since the dropping sockets are the ones to name.
  */
