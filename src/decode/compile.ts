@@ -20,7 +20,7 @@ export interface CompiledEvent {
   minRawSize: number;
   /** The DropEvent class of this schema: `new Drop(clock, cpu, pid, tid, monoNs, dv, u8, base, rawSize)`. */
   Drop: DropClass;
-  /** The generated source, for debugging (`RXTRACE_DEBUG_DECODER=1`). */
+  /** The generated source of the reader (print it when debugging a decoder). */
   source: string;
   dropSource: string;
 }
