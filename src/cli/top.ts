@@ -13,6 +13,7 @@ import { renderTopScreen, renderTopText, type TopView } from '../render/top-scre
 import { EXIT } from './exit-codes.js';
 import { onStopSignals } from './lifecycle.js';
 import { positiveInt, positiveNumber } from './options.js';
+import { IntervalClock } from './interval-clock.js';
 import { LineWriter } from './output.js';
 import { FullScreen, terminalIsUtf8 } from './terminal.js';
 import { WorkerFeed } from './top-feed.js';
@@ -106,12 +107,8 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
 
   let sortIdx = Math.max(0, SORT_KEYS.indexOf(opts.sort));
   let paused = false;
-  let stopped = false;
-  let wake: (() => void) | undefined;
-  const stop = (): void => {
-    stopped = true;
-    wake?.();
-  };
+  const clock = new IntervalClock(opts.interval * 1000);
+  const stop = (): void => clock.stop();
   const unsignal = onStopSignals((sig) => {
     stopSignal ??= sig;
     startup.abort();
@@ -189,7 +186,7 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
     }
     if (opts.trace) {
       await startFeed();
-      if (stopped) {
+      if (clock.stopped) {
         if (stopSignal && !feed) startupStopped = stopSignal;
         return EXIT.OK;
       }
@@ -197,24 +194,9 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
     }
     const reader = new SnapshotReader();
     let prev = await reader.read();
-    let start = prev.monoMs;
-    const periodMs = opts.interval * 1000;
-    for (let k = 1; !stopped && (opts.count === undefined || k <= opts.count); k++) {
-      let due = start + k * periodMs;
-      const now = performance.now();
-      if (now > due + periodMs) {
-        start = now - (k - 1) * periodMs;
-        due = now + periodMs;
-      }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.max(0, due - performance.now()));
-        wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      wake = undefined;
-      if (stopped) break;
+    clock.startAt(prev.monoMs);
+    while (opts.count === undefined || clock.count < opts.count) {
+      if (!(await clock.next())) break;
       const cur = await reader.read();
       const iv: FunnelInterval = buildInterval(prev, cur);
       prev = cur;
