@@ -24,6 +24,17 @@ function octetAt(b: Uint8Array, p: number, v: number): number {
   return p + n;
 }
 
+/** An IPv4 address held as a big-endian u32, written as `a.b.c.d` (no quotes). */
+function writeDottedQuad(w: JsonBytes, a: number): void {
+  w.uint(a >>> 24);
+  w.byte(46);
+  w.uint((a >>> 16) & 255);
+  w.byte(46);
+  w.uint((a >>> 8) & 255);
+  w.byte(46);
+  w.uint(a & 255);
+}
+
 /** Helpers the generated code calls; kept small and monomorphic. */
 export const helpers = {
   cstr(u8: Uint8Array, off: number, len: number): string {
@@ -126,15 +137,8 @@ export const helpers = {
   },
   writeSockaddr(w: JsonBytes, family: number, port: number, addr: number | Uint8Array, size: number): void {
     if (family === 2 && size >= 8) {
-      const a = addr as number;
       w.byte(34);
-      w.uint(a >>> 24);
-      w.byte(46);
-      w.uint((a >>> 16) & 255);
-      w.byte(46);
-      w.uint((a >>> 8) & 255);
-      w.byte(46);
-      w.uint(a & 255);
+      writeDottedQuad(w, addr as number);
       w.byte(58);
       w.uint(port);
       w.byte(34);
@@ -149,13 +153,7 @@ export const helpers = {
   },
   writeIpv4(w: JsonBytes, a: number): void {
     w.byte(34);
-    w.uint(a >>> 24);
-    w.byte(46);
-    w.uint((a >>> 16) & 255);
-    w.byte(46);
-    w.uint((a >>> 8) & 255);
-    w.byte(46);
-    w.uint(a & 255);
+    writeDottedQuad(w, a);
     w.byte(34);
   },
   ptrText(lo: number, hi: number): string {
