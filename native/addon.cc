@@ -2,6 +2,7 @@
 // delivery through one bounded ThreadSafeFunction per session, promises for start/close,
 // per-env state with a cleanup hook (workers, exit), clockOffsetNs and openSessionCount.
 #include <time.h>
+#include <unistd.h>
 
 #include <climits>
 #include <cmath>
@@ -549,6 +550,7 @@ class RxtraceAddon : public Napi::Addon<RxtraceAddon> {
                              InstanceMethod<&RxtraceAddon::ClockOffsetNs>("clockOffsetNs", napi_enumerable),
                              InstanceMethod<&RxtraceAddon::OpenSessionCount>("openSessionCount",
                                                                              napi_enumerable),
+                             InstanceMethod<&RxtraceAddon::PageSize>("pageSize", napi_enumerable),
                          });
   }
 
@@ -576,6 +578,12 @@ class RxtraceAddon : public Napi::Addon<RxtraceAddon> {
       }
     }
     return Napi::BigInt::New(info.Env(), offset);
+  }
+
+  // The kernel page size: the unit of ring sizes, sockstat `mem` and udp_mem. sysconf cannot
+  // fail for _SC_PAGESIZE on Linux.
+  Napi::Value PageSize(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(sysconf(_SC_PAGESIZE)));
   }
 
   Napi::Value OpenSessionCount(const Napi::CallbackInfo& info) {

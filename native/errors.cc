@@ -89,12 +89,13 @@ std::string FormatMessage(int err, const std::string& syscall, int cpu, int64_t 
 }  // namespace
 
 SysError::SysError(int err, std::string syscall, int cpu, int64_t eventId,
-                   const std::string& detail)
+                   const std::string& detail, int64_t bytes)
     : std::runtime_error(FormatMessage(err, syscall, cpu, eventId, detail)),
       err_(err),
       syscall_(std::move(syscall)),
       cpu_(cpu),
-      eventId_(eventId) {}
+      eventId_(eventId),
+      bytes_(bytes) {}
 
 Napi::Error ToJsError(Napi::Env env, const SysError& e) {
   Napi::Error err = Napi::Error::New(env, e.what());
@@ -104,6 +105,7 @@ Napi::Error ToJsError(Napi::Env env, const SysError& e) {
   err.Set("syscall", Napi::String::New(env, e.syscall()));
   if (e.cpu() >= 0) err.Set("cpu", Napi::Number::New(env, e.cpu()));
   if (e.eventId() >= 0) err.Set("eventId", Napi::Number::New(env, static_cast<double>(e.eventId())));
+  if (e.bytes() >= 0) err.Set("bytes", Napi::Number::New(env, static_cast<double>(e.bytes())));
   return err;
 }
 

@@ -175,7 +175,8 @@ PerfSession::PerfSession(SessionOptions options)
         // emits PERF_RECORD_LOST instead of overwriting unread records.
         void* addr = mmap(nullptr, mmapBytes, PROT_READ | PROT_WRITE, MAP_SHARED, raw, 0);
         if (addr == MAP_FAILED) {
-          throw SysError(errno, "mmap", cpu, id, std::to_string(mmapBytes) + " bytes");
+          throw SysError(errno, "mmap", cpu, id, std::to_string(mmapBytes) + " bytes",
+                         static_cast<int64_t>(mmapBytes));
         }
         Mapping map(addr, mmapBytes);
         auto* meta = static_cast<perf_event_mmap_page*>(addr);

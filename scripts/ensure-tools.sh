@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install the system tools the live tests and the demo use, when missing: jq, tmux, iproute2
-# (ip, ss, nstat), perf. Only as root, only through apt; otherwise say what is missing.
+# (ip, ss, nstat), perf, prometheus (+ promtool, for the serve test). Only as root, only through
+# apt; otherwise say what is missing. Tests never install anything themselves: an apt run
+# elsewhere on the machine holds the dpkg lock, and we wait for it (up to 5 min) instead of failing.
 set -euo pipefail
 need=()
 command -v jq >/dev/null || need+=(jq)
@@ -9,6 +11,8 @@ command -v ss >/dev/null || need+=(iproute2)
 command -v nstat >/dev/null || need+=(iproute2)
 command -v perf >/dev/null || need+=(linux-perf)
 command -v setpriv >/dev/null || need+=(util-linux)
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v promtool >/dev/null || need+=(prometheus)
 if [ "${#need[@]}" -eq 0 ]; then exit 0; fi
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
 if [ "$(id -u)" -ne 0 ]; then
@@ -17,5 +21,6 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "rxtrace: installing ${need[*]} with apt-get" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+LOCK=(-o DPkg::Lock::Timeout=300)
+apt-get "${LOCK[@]}" update -qq >/dev/null
+apt-get "${LOCK[@]}" install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,6 +1,7 @@
 // RxtraceError: every failure a user can act on, with a string code, the errno and syscall
 // behind it, and a hint. The CLI maps codes to exit codes (src/cli/exit-codes.ts).
-import { readFileSync } from 'node:fs';
+import { readLimit } from './procnet/limits.js';
+import { readSysctlNumber } from './procnet/sysctl.js';
 
 export interface RxtraceErrorInit {
   errno?: number;
@@ -51,14 +52,10 @@ export function privilegeHint(paranoid: number | undefined): string {
   return `kernel.perf_event_paranoid is ${paranoid} (a distribution patch, Debian's default), where perf_event_open needs CAP_SYS_ADMIN and CAP_PERFMON alone is refused: run rxtrace as root with CAP_SYS_ADMIN, or lower the level system-wide with sysctl kernel.perf_event_paranoid=2 (rxtrace never changes it), after which CAP_PERFMON is enough`;
 }
 
-/** kernel.perf_event_paranoid now, or undefined when it cannot be read. */
-export function readParanoid(path = '/proc/sys/kernel/perf_event_paranoid'): number | undefined {
-  try {
-    const v = Number(readFileSync(path, 'utf8').trim());
-    return Number.isInteger(v) ? v : undefined;
-  } catch {
-    return undefined;
-  }
+/** kernel.perf_event_paranoid now, or undefined when it cannot be read (an integer, or nothing). */
+export function readParanoid(procRoot = '/proc'): number | undefined {
+  const v = readSysctlNumber('kernel.perf_event_paranoid', procRoot);
+  return v !== undefined && Number.isInteger(v) ? v : undefined;
 }
 
 export function isRxtraceError(e: unknown): e is RxtraceError {
@@ -80,6 +77,8 @@ interface NativeErrorShape {
   syscall?: string;
   cpu?: number;
   eventId?: number;
+  /** mmap: the ring's size in bytes. */
+  bytes?: number;
 }
 
 /**
@@ -156,26 +155,6 @@ export function fromNativeError(
   return new RxtraceError(code, n.message ?? String(e), init);
 }
 
-/** The soft RLIMIT_MEMLOCK from /proc/self/limits, in bytes, or 'unlimited'. */
-function memlockLimit(limits = '/proc/self/limits'): number | 'unlimited' | undefined {
-  try {
-    const m = /^Max locked memory\s+(\S+)/m.exec(readFileSync(limits, 'utf8'));
-    if (!m) return undefined;
-    return m[1] === 'unlimited' ? 'unlimited' : Number(m[1]);
-  } catch {
-    return undefined;
-  }
-}
-
-function perfMlockKb(file = '/proc/sys/kernel/perf_event_mlock_kb'): number | undefined {
-  try {
-    const v = Number(readFileSync(file, 'utf8').trim());
-    return Number.isFinite(v) ? v : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function size(bytes: number): string {
   return bytes >= 1 << 20 ? `${+(bytes / (1 << 20)).toFixed(1)} MiB` : `${Math.round(bytes / 1024)} KiB`;
 }
@@ -186,11 +165,11 @@ function size(bytes: number): string {
  * perf_mmap). Anything else (ENOMEM): the kernel could not allocate the ring.
  */
 function mmapError(n: NativeErrorShape, code: string, init: RxtraceErrorInit): RxtraceError {
-  const bytes = /(\d+) bytes/.exec(n.message ?? '')?.[1];
+  const bytes = n.bytes;
   if (code === 'EPERM') {
-    const ring = bytes ? `a ${size(Number(bytes))} perf ring` : 'a perf ring';
-    const mlock = perfMlockKb();
-    const ulimit = memlockLimit();
+    const ring = bytes !== undefined ? `a ${size(bytes)} perf ring` : 'a perf ring';
+    const mlock = readSysctlNumber('kernel.perf_event_mlock_kb');
+    const ulimit = readLimit('Max locked memory');
     const limit = [
       mlock !== undefined ? `kernel.perf_event_mlock_kb ${mlock} KiB per CPU` : 'kernel.perf_event_mlock_kb per CPU',
       ulimit === undefined ? 'ulimit -l' : `ulimit -l ${ulimit === 'unlimited' ? 'unlimited' : size(ulimit)}`,
@@ -198,7 +177,7 @@ function mmapError(n: NativeErrorShape, code: string, init: RxtraceErrorInit): R
     return new RxtraceError('EMEMLOCK', `cannot lock ${ring}${n.cpu !== undefined ? ` for cpu ${n.cpu}` : ''} in memory: the rings would exceed the locked-memory limit of ${limit}, and this process lacks CAP_IPC_LOCK`, {
       ...init,
       hint: 'use a smaller ring with --ring-pages 64, raise ulimit -l or kernel.perf_event_mlock_kb, or grant CAP_IPC_LOCK',
-      details: { ...init.details, ringBytes: bytes ? Number(bytes) : undefined, perfEventMlockKb: mlock, memlock: ulimit },
+      details: { ...init.details, ringBytes: bytes, perfEventMlockKb: mlock, memlock: ulimit },
     });
   }
   return new RxtraceError(code, `cannot map the perf ring buffers: ${n.message}`, {

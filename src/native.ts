@@ -99,13 +99,15 @@ export interface NativeAddon {
   clockOffsetNs(): bigint;
   /** Number of live PerfSession objects with open fds in this environment (this thread; for leak tests). */
   openSessionCount(): number;
+  /** sysconf(_SC_PAGESIZE): the kernel page size in bytes. */
+  pageSize(): number;
 }
 
 /**
  * Errors thrown by the addon are plain Errors with:
  *   code: 'EACCES' | 'EPERM' | 'ENOENT' | 'EINVAL' | 'EMFILE' | 'ENODEV' | … (errno name)
  *   errno: negative errno (Node's convention), syscall: 'perf_event_open' | 'mmap' | 'ioctl(PERF_EVENT_IOC_SET_FILTER)' | …
- *   cpu?: number, eventId?: number
+ *   cpu?: number, eventId?: number, bytes?: number (the size an mmap asked for)
  * src/errors.ts wraps them into RxtraceError with a hint.
  */
 export interface NativeError extends Error {
@@ -114,6 +116,8 @@ export interface NativeError extends Error {
   syscall: string;
   cpu?: number;
   eventId?: number;
+  /** The size the syscall asked for (mmap: the ring, 1 + ringPages pages). */
+  bytes?: number;
 }
 
 let cached: NativeAddon | undefined;
@@ -128,4 +132,15 @@ export function loadNative(): NativeAddon {
     cached = bindings({ bindings: 'rxtrace', module_root: moduleRoot }) as NativeAddon;
   }
   return cached;
+}
+
+let page: number | undefined;
+
+/**
+ * The kernel page size in bytes (the unit of perf ring sizes, sockstat `mem` and udp_mem), from
+ * the addon's sysconf. The one home of this fact: read once, then cached.
+ */
+export function getPageSize(): number {
+  if (page === undefined) page = loadNative().pageSize();
+  return page;
 }

@@ -1,6 +1,6 @@
 // readSockets(): a snapshot of every UDP, raw and ICMP socket in every network namespace, with
 // owners, like `ss -uam -p` across namespaces. Used by `rxtrace sockets`, `top` and the library.
-import { ownNetns, readTables, type ReadTablesOptions } from './attribute/netns-tables.js';
+import { ownNetns, readTables, type ReadTablesOptions } from './procnet/netns-tables.js';
 import { openSocketSource } from './sockdiag/select.js';
 import type { SocketInfo } from './decode/events.js';
 import { scanSocketOwners, type SocketOwners } from './procnet/owners.js';

@@ -12,9 +12,8 @@ import { BatchDecoder } from './decode/batch.js';
 import { WallClock } from './decode/clock.js';
 import type { DropEvent, LostEvent } from './decode/events.js';
 import { fromNativeError, RxtraceError } from './errors.js';
-import { loadNative, type NativePerfSession } from './native.js';
+import { getPageSize, loadNative, type NativeEventSpec, type NativePerfSession, type NativeSessionOptions } from './native.js';
 import { buildPlan, type EventPlan, type PlanOptions } from './plan.js';
-import { getPageSize } from './procnet/sockstat.js';
 
 export type TraceRecord = DropEvent | LostEvent;
 
@@ -339,6 +338,42 @@ function defaultBatchBytes(ringPages: number): number {
   return Math.max(256 * 1024, Math.floor((ringPages * getPageSize()) / 8));
 }
 
+/** Every ring size passes here, before anything is opened: a power of two, at most 2^20 pages. */
+export function checkRingPages(ringPages: number): void {
+  if (!Number.isInteger(ringPages) || ringPages < 1 || (ringPages & (ringPages - 1)) !== 0) {
+    throw new RxtraceError('EINVAL', `ring size ${ringPages} pages is not a power of two`, { hint: 'use e.g. 64, 512 or 2048 pages' });
+  }
+  // The addon refuses more than 2^20 pages (4 GiB per CPU with 4 KiB pages); say it in our words.
+  if (ringPages > 2 ** 20) {
+    throw new RxtraceError('EINVAL', `ring size ${ringPages} pages is above the limit of ${2 ** 20} pages per CPU`, {
+      hint: 'use a smaller --ring-pages, e.g. 64, 512 or 2048 pages',
+    });
+  }
+}
+
+/**
+ * The addon's session options for `events` on `cpus`: the one place where the ring size is
+ * checked and the sizes that follow from it (wakeup, batch) are derived. doctor's probes use it too.
+ */
+export function sessionOptions(
+  events: NativeEventSpec[],
+  cpus: number[],
+  ringPages: number,
+  o: { flushMs?: number; batchBytes?: number; maxQueuedBatches?: number } = {},
+): NativeSessionOptions {
+  checkRingPages(ringPages);
+  return {
+    events,
+    cpus,
+    ringPages,
+    // Wake the reader when a ring is an eighth full (a page at least).
+    wakeupBytes: Math.max(getPageSize(), Math.floor((ringPages * getPageSize()) / 8)),
+    flushMs: o.flushMs ?? 20,
+    batchBytes: o.batchBytes ?? defaultBatchBytes(ringPages),
+    maxQueuedBatches: o.maxQueuedBatches ?? 8,
+  };
+}
+
 /**
  * Open a live tracer. Resolves once every perf event is open and the reader thread runs.
  * Rejects with RxtraceError (code, errno, syscall, hint) when tracing is impossible.
@@ -355,15 +390,7 @@ export async function openTracer(options: TracerOptions = {}): Promise<RxTracer>
   const cpus = options.cpus ?? onlineCpus();
   const byId = new Map(plan.events.map((e) => [e.compiled.schema.id, e]));
   const ringPages = options.ringPages ?? defaultRingPages(cpus.length);
-  if (!Number.isInteger(ringPages) || ringPages < 1 || (ringPages & (ringPages - 1)) !== 0) {
-    throw new RxtraceError('EINVAL', `ring size ${ringPages} pages is not a power of two`, { hint: 'use e.g. 64, 512 or 2048 pages' });
-  }
-  // The addon refuses more than 2^20 pages (4 GiB per CPU with 4 KiB pages); say it in our words.
-  if (ringPages > 2 ** 20) {
-    throw new RxtraceError('EINVAL', `ring size ${ringPages} pages is above the limit of ${2 ** 20} pages per CPU`, {
-      hint: 'use a smaller --ring-pages, e.g. 64, 512 or 2048 pages',
-    });
-  }
+  checkRingPages(ringPages);
   const decoder = new BatchDecoder(
     plan.events.map((e) => e.compiled),
     new WallClock(native.clockOffsetNs()),
@@ -382,15 +409,12 @@ export async function openTracer(options: TracerOptions = {}): Promise<RxTracer>
   let session: NativePerfSession;
   try {
     session = new native.PerfSession(
-      {
-        events: plan.events.map((e) => ({ id: e.compiled.schema.id, filter: e.filter, aggregateKey: options.aggregate ? aggregateKey(e.compiled.schema) : undefined })),
+      sessionOptions(
+        plan.events.map((e) => ({ id: e.compiled.schema.id, filter: e.filter, aggregateKey: options.aggregate ? aggregateKey(e.compiled.schema) : undefined })),
         cpus,
         ringPages,
-        wakeupBytes: Math.max(4096, Math.floor((ringPages * 4096) / 8)),
-        flushMs: options.flushMs ?? 20,
-        batchBytes: options.batchBytes ?? defaultBatchBytes(ringPages),
-        maxQueuedBatches: options.maxQueuedBatches ?? 8,
-      },
+        options,
+      ),
       (buf) => tracer?.onBatch(buf),
     );
   } catch (e) {

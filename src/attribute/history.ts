@@ -2,33 +2,10 @@
 // is stamped with CLOCK_MONOTONIC, the clock of sample times, so an event at time t can be set
 // between the last read before it and the first read after it: the window in which a
 // socket's `drops` must have risen if that socket dropped the packet.
-import type { RxtraceError } from '../errors.js';
-import type { SocketRow, SocketTable } from '../procnet/sockets.js';
+import type { TableRead } from '../procnet/netns-tables.js';
+import type { SocketTable } from '../procnet/sockets.js';
 
-export interface NsRow extends SocketRow {
-  /** Inode of the network namespace whose table listed this socket. */
-  netns: number;
-  /** The socket's cgroup v2 inode (sock_diag INET_DIAG_CGROUP_ID), when known: its owners' cgroup. */
-  cgroupId?: string;
-}
-
-export interface TableRead {
-  /** CLOCK_MONOTONIC ns when the read started (a socket in it existed at or after this time). */
-  startNs: number;
-  /** CLOCK_MONOTONIC ns when the read finished (every counter in it was read by then). */
-  endNs: number;
-  tables: ReadonlySet<SocketTable>;
-  /**
-   * Tables this read covers only in part: just the sockets on these local ports (a sock_diag
-   * read scoped by the kernel). A table in `tables` and not here was read whole.
-   */
-  ports?: ReadonlyMap<SocketTable, ReadonlySet<number>>;
-  rows: Map<number, NsRow>;
-  /** Some rows came from sock_diag, which has no `pointer` column: no use to the pointer strategy. */
-  noPointers?: boolean;
-  /** Tables (or namespaces) this read could not cover, and why: a parse error, EACCES, EMFILE. */
-  errors?: RxtraceError[];
-}
+export type { NsRow, TableRead } from '../procnet/netns-tables.js';
 
 /** A window() answer and the open interval of times (lo, hi) over which it stays the same. */
 interface CachedWindow {

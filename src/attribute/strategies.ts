@@ -138,7 +138,7 @@ function isUnicast(addr: string): boolean {
  * The kernel's unicast lookup (compute_score) ranks, within one namespace, a connected socket
  * matching the peer above an unconnected one, and an exact local address above a wildcard bind:
  * only the best-ranked sockets of each namespace can have received the packet. (A socket bound to
- * a subnet broadcast address would share copies with wildcards; see docs/attribution.md.)
+ * a subnet broadcast address would share copies with wildcards: __udp4_lib_mcast_deliver.)
  */
 function bestRanked(cands: NsRow[], key: UdpKey, before: TableRead | undefined, after: TableRead | undefined): NsRow[] {
   if (key.daddr === undefined || !isUnicast(key.daddr)) return cands;

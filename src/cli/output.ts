@@ -57,8 +57,9 @@ export class LineWriter {
   readonly w = new JsonBytes(CHUNK * 2);
   /** Complete lines in `w`. */
   private lines = 0;
-  private closedByReader = false;
-  private onGone: (() => void)[] = [];
+  /** Nothing more can be written: the reader went away (EPIPE, closed) or a write failed (ENOSPC, EIO). */
+  private ended = false;
+  private onEnd: (() => void)[] = [];
   private flushQueued = false;
   /** The chunk the stream holds (not yet fully taken by the OS), if any. */
   private inflight?: Inflight;
@@ -80,20 +81,21 @@ export class LineWriter {
     private readonly unit = 'lines',
   ) {
     out.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED' || e.code === 'EBADF') this.gone();
+      if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED' || e.code === 'EBADF') this.stopOutput();
       else {
         // A full disk or a broken device: stop writing, say so once, and exit 71.
         process.stderr.write(`rxtrace: cannot write output: ${e.code ?? e.message} (check the disk or the destination of stdout)\n`);
         outputError = true;
-        this.gone();
+        this.stopOutput();
       }
     });
     // Closed (destroyed) without an error: nothing more can be written, as when the reader goes.
-    out.once('close', () => this.gone());
+    out.once('close', () => this.stopOutput());
   }
 
-  get readerGone(): boolean {
-    return this.closedByReader;
+  /** Whether output has ended: the reader went away, or a write failed (outputFailed() tells which). */
+  get outputEnded(): boolean {
+    return this.ended;
   }
 
   /** Whether output was given up (a stop signal, then stdout took nothing for a while). */
@@ -101,21 +103,21 @@ export class LineWriter {
     return this.abandoned;
   }
 
-  /** Called once when stdout's reader has gone away. */
-  onReaderGone(f: () => void): void {
-    this.onGone.push(f);
+  /** Called once when output ends: the reader went away, or a write failed. */
+  onOutputEnded(f: () => void): void {
+    this.onEnd.push(f);
   }
 
-  private gone(): void {
-    if (this.closedByReader) return;
-    this.closedByReader = true;
+  private stopOutput(): void {
+    if (this.ended) return;
+    this.ended = true;
     this.wake();
-    for (const f of this.onGone) f();
+    for (const f of this.onEnd) f();
   }
 
   /** Queue a line (see endLine). Resolves when the stream can take more. */
   line(s: string): Promise<void> | undefined {
-    if (this.closedByReader) return undefined;
+    if (this.ended) return undefined;
     if (this.abandoned) {
       this.notWritten++;
       return undefined;
@@ -135,7 +137,7 @@ export class LineWriter {
    * when the stream can take more.
    */
   endLine(): Promise<void> | undefined {
-    if (this.closedByReader || this.abandoned) {
+    if (this.ended || this.abandoned) {
       if (this.abandoned) this.notWritten++;
       this.w.pos = 0;
       return undefined;
@@ -159,7 +161,7 @@ export class LineWriter {
    * the lines stay in `w`. Resolves when the stream can take more (undefined: it can now).
    */
   flush(): Promise<void> | undefined {
-    if (this.closedByReader || this.abandoned) return undefined;
+    if (this.ended || this.abandoned) return undefined;
     if (this.inflight) return this.waitForRoom();
     if (this.w.pos === 0) return undefined;
     const chunk = this.w.view();
@@ -185,7 +187,7 @@ export class LineWriter {
   private written(entry: Inflight, e?: Error | null): void {
     if (this.inflight !== entry) return;
     this.inflight = undefined;
-    if (e) return; // the 'error' event follows: gone() wakes the waiters
+    if (e) return; // the 'error' event follows: stopOutput() wakes the waiters
     this.wake();
     if (this.w.pos > 0) this.flushLater();
   }
@@ -240,7 +242,7 @@ export class LineWriter {
 
   /** Give the output up: count what never reaches stdout, and let every waiter go on. */
   private abandon(): void {
-    if (this.abandoned || this.closedByReader) return;
+    if (this.abandoned || this.ended) return;
     this.abandoned = true;
     outputCut = true;
     let lost = this.lines;
@@ -262,7 +264,7 @@ export class LineWriter {
    */
   async end(): Promise<void> {
     for (;;) {
-      if (this.closedByReader || this.abandoned) break;
+      if (this.ended || this.abandoned) break;
       const wait = this.flush();
       if (wait) await wait;
       else if (this.w.pos === 0 && !this.inflight) break;

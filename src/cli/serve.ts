@@ -35,7 +35,7 @@ export function registerServe(program: Command): void {
     .option('-p, --port <n>', 'trace only drops on this local port (in the kernel where the event has a port field); the counters stay host-wide', portNumber)
     .option('--filter <expr>', "ftrace filter applied in the kernel, e.g. 'dport >= 5000 && dport < 6000'")
     .option('--no-trace', 'serve the counters only, without the drop tracer')
-    .option('--ring-pages <n>', 'data pages per CPU ring, a power of two (default 512)', positiveInt('--ring-pages'))
+    .option('--ring-pages <n>', 'data pages per CPU ring, a power of two (default: 64 MiB over all CPUs, 2-8 MiB per ring)', positiveInt('--ring-pages'))
     .action(async (opts: ServeCliOptions) => {
       process.exitCode = await runServe(opts);
     });

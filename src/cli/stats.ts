@@ -7,6 +7,7 @@ import { renderFunnelText } from '../render/funnel-text.js';
 import { EXIT } from './exit-codes.js';
 import { onStopSignals } from './lifecycle.js';
 import { defaultFormat, formatOption, positiveInt, positiveNumber, type Format } from './options.js';
+import { IntervalClock } from './interval-clock.js';
 import { LineWriter } from './output.js';
 
 export interface StatsCliOptions {
@@ -39,37 +40,17 @@ export function registerStats(program: Command): void {
 export async function runStats(opts: StatsCliOptions): Promise<number> {
   const format = defaultFormat(opts.format);
   const out = new LineWriter();
-  const periodMs = opts.interval * 1000;
-  let stopped = false;
-  let wake: (() => void) | undefined;
-  const stop = (): void => {
-    stopped = true;
-    wake?.();
-  };
+  const clock = new IntervalClock(opts.interval * 1000);
+  const stop = (): void => clock.stop();
   const unsignal = onStopSignals(stop);
-  out.onReaderGone(stop);
+  out.onOutputEnded(stop);
   const reader = new SnapshotReader({ sockets: opts.sockets });
   try {
     let prev = await reader.read();
-    let start = prev.monoMs;
-    for (let k = 1; !stopped && (opts.count === undefined || k <= opts.count); k++) {
-      let due = start + k * periodMs;
-      const now = performance.now();
-      if (now > due + periodMs) {
-        // Reading took longer than an interval (a slow /proc): restart the schedule from now
-        // rather than fire a burst of catch-up intervals.
-        start = now - (k - 1) * periodMs;
-        due = now + periodMs;
-      }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.max(0, due - performance.now()));
-        wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      wake = undefined;
-      if (stopped) break;
+    clock.startAt(prev.monoMs);
+    while (opts.count === undefined || clock.count < opts.count) {
+      if (!(await clock.next())) break;
+      const k = clock.count;
       const cur = await reader.read();
       const iv = buildInterval(prev, cur);
       prev = cur;
@@ -81,7 +62,7 @@ export async function runStats(opts: StatsCliOptions): Promise<number> {
       }
       // Each interval reaches the reader at once: these are minutes apart, not a stream.
       await out.flush();
-      if (out.readerGone) break;
+      if (out.outputEnded) break;
     }
   } finally {
     await out.end();

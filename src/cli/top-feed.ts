@@ -1,6 +1,6 @@
 // The tracer behind `rxtrace top`, run in a worker thread. During a drop storm the tracer
 // decodes and attributes hundreds of thousands of events a second; on the main thread that
-// work starved the screen (refreshes 2-3 s late at 60k events/s on the 2-vCPU dev VM). In a
+// work starved the screen (refreshes seconds late: docs/bench.md). In a
 // worker it can only delay its own counts: the screen keeps its pace, and the counters fill in.
 // The worker sums drops per socket inode in 100 ms slots of sample time and posts the slots
 // every 250 ms; this file is the main thread's side and the message types.
@@ -44,7 +44,7 @@ export interface FeedSink {
 }
 
 /** A tracer running in a worker; start() resolves once it traces, or rejects with why it cannot. */
-export class TracerFeed {
+export class WorkerFeed {
   /** The worker's latest `doneNs`: counts are complete up to this sample time. */
   doneNs = 0;
   private waiters: { ns: number; resolve: (ok: boolean) => void }[] = [];
@@ -83,14 +83,14 @@ export class TracerFeed {
    * `signal` aborts the start (a stop signal during top's start-up): the worker undoes what it
    * did and exits, and start() rejects with ABORT_ERR.
    */
-  static start(sink: FeedSink, timeoutMs = 30_000, signal?: AbortSignal): Promise<TracerFeed> {
+  static start(sink: FeedSink, timeoutMs = 30_000, signal?: AbortSignal): Promise<WorkerFeed> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) {
         reject(new RxtraceError('ABORT_ERR', 'stopped before the tracer started'));
         return;
       }
       const worker = new Worker(new URL('./top-feed-worker.js', import.meta.url));
-      let feed: TracerFeed | undefined;
+      let feed: WorkerFeed | undefined;
       const onAbort = (): void => {
         if (!feed) worker.postMessage('close');
       };
@@ -104,7 +104,7 @@ export class TracerFeed {
         switch (m.type) {
           case 'ready':
             clearTimeout(timer);
-            feed = new TracerFeed(worker, m.events);
+            feed = new WorkerFeed(worker, m.events);
             resolve(feed);
             break;
           case 'failed':

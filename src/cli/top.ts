@@ -13,9 +13,10 @@ import { renderTopScreen, renderTopText, type TopView } from '../render/top-scre
 import { EXIT } from './exit-codes.js';
 import { onStopSignals } from './lifecycle.js';
 import { positiveInt, positiveNumber } from './options.js';
+import { IntervalClock } from './interval-clock.js';
 import { LineWriter } from './output.js';
 import { FullScreen, terminalIsUtf8 } from './terminal.js';
-import { TracerFeed } from './top-feed.js';
+import { WorkerFeed } from './top-feed.js';
 
 export interface TopCliOptions {
   interval: number;
@@ -69,7 +70,7 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
   const screen = tty ? new FullScreen() : undefined;
   const out = tty ? undefined : new LineWriter();
   const model = new TopModel(opts.interval, false);
-  let feed: TracerFeed | undefined;
+  let feed: WorkerFeed | undefined;
   let modeDetail = opts.trace ? 'starting the tracer…' : 'tracing off (--no-trace)';
   let feedFailure: string | undefined;
   const notices: string[] = [];
@@ -79,7 +80,7 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
   let stopSignal: NodeJS.Signals | undefined;
   const startFeed = async (): Promise<void> => {
     try {
-      feed = await TracerFeed.start({
+      feed = await WorkerFeed.start({
         onSlot: (slot) => model.onSlot(slot),
         onSocket: (s) => model.onSocket(s),
         onRcvbuf: (inode, rb) => model.onRcvbuf(inode, rb),
@@ -106,19 +107,15 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
 
   let sortIdx = Math.max(0, SORT_KEYS.indexOf(opts.sort));
   let paused = false;
-  let stopped = false;
-  let wake: (() => void) | undefined;
-  const stop = (): void => {
-    stopped = true;
-    wake?.();
-  };
+  const clock = new IntervalClock(opts.interval * 1000);
+  const stop = (): void => clock.stop();
   const unsignal = onStopSignals((sig) => {
     stopSignal ??= sig;
     startup.abort();
     stop();
   });
 
-  out?.onReaderGone(stop);
+  out?.onOutputEnded(stop);
 
   // What a pause freezes: the last interval and copies of the rows (the model keeps updating).
   let frozen: { interval?: FunnelInterval; events: EventTotals; rows: TopRow[] } | undefined;
@@ -189,7 +186,7 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
     }
     if (opts.trace) {
       await startFeed();
-      if (stopped) {
+      if (clock.stopped) {
         if (stopSignal && !feed) startupStopped = stopSignal;
         return EXIT.OK;
       }
@@ -197,24 +194,9 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
     }
     const reader = new SnapshotReader();
     let prev = await reader.read();
-    let start = prev.monoMs;
-    const periodMs = opts.interval * 1000;
-    for (let k = 1; !stopped && (opts.count === undefined || k <= opts.count); k++) {
-      let due = start + k * periodMs;
-      const now = performance.now();
-      if (now > due + periodMs) {
-        start = now - (k - 1) * periodMs;
-        due = now + periodMs;
-      }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.max(0, due - performance.now()));
-        wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      wake = undefined;
-      if (stopped) break;
+    clock.startAt(prev.monoMs);
+    while (opts.count === undefined || clock.count < opts.count) {
+      if (!(await clock.next())) break;
       const cur = await reader.read();
       const iv: FunnelInterval = buildInterval(prev, cur);
       prev = cur;
@@ -230,7 +212,7 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
       } else if (out) {
         if (!paused) for (const l of renderTopText(view(), opts.limit)) await out.line(l);
         await out.flush();
-        if (out.readerGone) break;
+        if (out.outputEnded) break;
       }
     }
   } finally {

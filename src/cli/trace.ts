@@ -90,7 +90,7 @@ export async function runTrace(opts: TraceCliOptions): Promise<number> {
   }
   const tr = tracer;
   reportTracerProblems(tr);
-  out.onReaderGone(() => stop('reader gone'));
+  out.onOutputEnded(() => stop('reader gone'));
   const timer = opts.duration ? setTimeout(() => stop('duration'), opts.duration * 1000) : undefined;
   if (format === 'text') {
     process.stderr.write(`rxtrace: tracing ${tr.plan.events.map((e) => e.compiled.event + (e.filter ? ` [${e.filter}]` : '')).join(', ')}; Ctrl-C to stop\n`);
@@ -135,7 +135,7 @@ export async function runTrace(opts: TraceCliOptions): Promise<number> {
   const switched = new Promise<void>((resolve) => (toIterator = resolve));
   const closed = new Promise<void>((resolve) => tr.once('close', () => resolve()));
   const onRecord = (rec: TraceRecord): void => {
-    if (out.readerGone || failure !== undefined) return;
+    if (out.outputEnded || failure !== undefined) return;
     try {
       const wait = write(rec);
       if (wait && !iterator) {
@@ -161,14 +161,14 @@ export async function runTrace(opts: TraceCliOptions): Promise<number> {
       await firstWait;
       const it = iterator;
       for await (const rec of { [Symbol.asyncIterator]: () => it }) {
-        if (out.readerGone) break;
+        if (out.outputEnded) break;
         if (rec === writtenAtSwitch) {
           writtenAtSwitch = undefined;
           continue;
         }
         const wait = write(rec);
         if (wait) await wait;
-        if (out.readerGone) break;
+        if (out.outputEnded) break;
       }
     }
   } finally {
@@ -180,7 +180,7 @@ export async function runTrace(opts: TraceCliOptions): Promise<number> {
     unsignal();
   }
   if (failure !== undefined) throw failure;
-  if (!out.readerGone || stopReason !== 'reader gone') printSummary(tr, printed, started, opts.count);
+  if (!out.outputEnded || stopReason !== 'reader gone') printSummary(tr, printed, started, opts.count);
   return EXIT.OK;
 }
 

@@ -120,11 +120,14 @@ export function deltaEntities(
 export const SOFTNET_COUNTERS = ['processed', 'dropped', 'time_squeeze', 'received_rps', 'flow_limit_count'] as const;
 export type SoftnetCounter = (typeof SOFTNET_COUNTERS)[number];
 
+/** processed, dropped and time_squeeze always; received_rps and flow_limit_count when the kernel prints them (3.11+). */
+export type SoftnetCounts = Record<'processed' | 'dropped' | 'time_squeeze', number> & Partial<Record<SoftnetCounter, number>>;
+
 export interface SoftnetDelta {
   /** Sum over the CPUs present in both reads. */
-  total: Record<SoftnetCounter, number>;
+  total: SoftnetCounts;
   /** CPU number (as text, a JSON key) → deltas. */
-  cpu: Record<string, Record<SoftnetCounter, number>>;
+  cpu: Record<string, SoftnetCounts>;
 }
 
 /**
@@ -134,8 +137,10 @@ export interface SoftnetDelta {
  * number of lines changes the indexes may all shift: no CPU gets a delta then.
  */
 export function deltaSoftnet(prev: readonly SoftnetRow[], cur: readonly SoftnetRow[], notes: DeltaNotes): SoftnetDelta {
-  const total = { processed: 0, dropped: 0, time_squeeze: 0, received_rps: 0, flow_limit_count: 0 };
-  const cpu = dict<Record<SoftnetCounter, number>>();
+  // A counter is in the total when the kernel prints its column (older kernels have fewer).
+  const total: SoftnetCounts = { processed: 0, dropped: 0, time_squeeze: 0 };
+  for (const k of SOFTNET_COUNTERS) if (cur.some((r) => r[k] !== undefined)) total[k] = 0;
+  const cpu = dict<SoftnetCounts>();
   const inexact = prev.some((r) => !r.cpu_exact) || cur.some((r) => !r.cpu_exact);
   if (inexact && prev.length !== cur.length) {
     for (const r of prev) notes.vanished.push(`softnet_stat.cpu.${r.cpu}`);
@@ -151,10 +156,13 @@ export function deltaSoftnet(prev: readonly SoftnetRow[], cur: readonly SoftnetR
       notes.appeared.push(`softnet_stat.cpu.${r.cpu}`);
       continue;
     }
-    const d = {} as Record<SoftnetCounter, number>;
+    const d = {} as SoftnetCounts;
     for (const k of SOFTNET_COUNTERS) {
-      d[k] = noteDelta(p[k], r[k], 'u32', `softnet_stat.cpu.${r.cpu}.${k}`, notes);
-      total[k] += d[k];
+      const was = p[k];
+      const now = r[k];
+      if (was === undefined || now === undefined) continue;
+      d[k] = noteDelta(was, now, 'u32', `softnet_stat.cpu.${r.cpu}.${k}`, notes);
+      total[k] = (total[k] ?? 0) + d[k];
     }
     cpu[String(r.cpu)] = d;
   }

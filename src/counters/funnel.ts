@@ -19,14 +19,18 @@ import {
 } from './delta.js';
 import { receiveCounter, type CounterSnapshot, type SnmpRead, type SourceError } from './snapshot.js';
 
-/** A socket whose drops rose in the interval. */
-export interface SocketDelta {
+/** Which socket a row is about, as `stats` and `top` print it. */
+export interface SocketIdentity {
   table: string;
   inode: number;
   local: string;
   remote: string;
   netns: number | null;
   owners: SocketOwner[];
+}
+
+/** A socket whose drops rose in the interval. */
+export interface SocketDelta extends SocketIdentity {
   /** Increase of the socket's `drops` (sk_drops). */
   drops: number;
 }

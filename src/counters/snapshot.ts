@@ -5,12 +5,13 @@
 // A source that fails to read is recorded in `errors` and left empty: one unreadable file must
 // not hide the others.
 import { RxtraceError } from '../errors.js';
-import { ownNetns } from '../attribute/netns-tables.js';
+import { ownNetns } from '../procnet/netns-tables.js';
 import { readNetDev, type NetDevRow } from '../procnet/netdev.js';
 import { scanSocketOwners, type SocketOwners } from '../procnet/owners.js';
 import { dict } from '../procnet/read.js';
 import { readSnmp, readSnmp6, type Snmp6Counters, type SnmpCounters } from '../procnet/snmp.js';
-import { getPageSize, readProtoMem, readSockstat, type ProtoMem, type Sockstat } from '../procnet/sockstat.js';
+import { getPageSize } from '../native.js';
+import { readProtoMem, readSockstat, type ProtoMem, type Sockstat } from '../procnet/sockstat.js';
 import { readSoftnetStat, type SoftnetRow } from '../procnet/softnet.js';
 import { readAllDeviceStatsSync } from '../procnet/sysfs-stats.js';
 import { readSockets, type SocketSnapshotRow } from '../sockets.js';
@@ -185,8 +186,8 @@ export interface SnapshotReaderOptions extends Omit<SnapshotOptions, 'owners'> {
 
 /**
  * readSnapshot once per interval, for `stats` and `top`. The owner scan (a readlink of every fd
- * of every process) is most of a snapshot's cost: ~50 ms of CPU per scan on the dev VM while
- * other test suites held many fds. Owners change far less often than counters, so a scan is
+ * of every process) is most of a snapshot's cost (figures: docs/bench.md). Owners change far
+ * less often than counters, so a scan is
  * reused for `ownersMaxAgeMs`; but a socket whose drops rose and that has no owner in the scan
  * (opened since) gets a fresh scan at once, since the dropping sockets are the ones to name.
  */

@@ -3,21 +3,15 @@
 // socket's rate is the number of drop events attributed to it (exact, and it covers sockets that
 // closed). When events were lost or the tracer is behind, and for drops no tracepoint reports
 // (socket filters, raw sockets since 6.9), it is the increase of the socket's `drops` counter.
-import type { DropEvent, SocketInfo, SocketOwner } from '../decode/events.js';
-import type { FunnelInterval } from './funnel.js';
+import type { DropEvent, SocketInfo } from '../decode/events.js';
+import type { FunnelInterval, SocketIdentity } from './funnel.js';
 import type { SkMem } from './rcvbuf.js';
 import type { CounterSnapshot } from './snapshot.js';
 
 export type SortKey = 'drops/s' | 'drops' | 'rx_queue' | 'fill';
 export const SORT_KEYS: readonly SortKey[] = ['drops/s', 'drops', 'rx_queue', 'fill'];
 
-export interface TopRow {
-  table: string;
-  inode: number;
-  local: string;
-  remote: string;
-  netns: number | null;
-  owners: SocketOwner[];
+export interface TopRow extends SocketIdentity {
   /** Bytes queued (sk_rmem_alloc) at the last read. */
   rx_queue: number;
   /** sk_rcvbuf when known (from ss, or from a sock_rcvqueue_full event), else null. */

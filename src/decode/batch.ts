@@ -1,6 +1,7 @@
 // Walk one batch from the addon (layout in src/native.ts) and turn each record into a
 // DropEvent or LostEvent. Malformed records are counted, never thrown: a bad record must not
 // take the trace down.
+import { u64 } from './bytes.js';
 import type { CompiledEvent } from './compile.js';
 import type { WallClock } from './clock.js';
 import type { DropEvent, LostEvent } from './events.js';
@@ -10,7 +11,8 @@ export const PERF_RECORD_SAMPLE = 9;
 /** The addon's own record: `count` identical samples of one drain (see src/native.ts). */
 export const RECORD_AGGREGATE = 0x10001;
 
-export interface BatchSink {
+/** Where BatchDecoder puts what it decodes (not native BatchSink, which hands raw batches to JS). */
+export interface DecodeSink {
   drop(ev: DropEvent): void;
   lost(ev: LostEvent): void;
 }
@@ -36,7 +38,7 @@ export class BatchDecoder {
     this.le = le;
   }
 
-  decode(buf: ArrayBuffer, sink: BatchSink): void {
+  decode(buf: ArrayBuffer, sink: DecodeSink): void {
     const dv = new DataView(buf);
     const u8 = new Uint8Array(buf);
     const le = this.le;
@@ -56,7 +58,7 @@ export class BatchDecoder {
       } else if (type === RECORD_AGGREGATE) {
         this.aggregate(dv, u8, off, recEnd, cpu, sink);
       } else if (type === PERF_RECORD_LOST && size >= 24) {
-        const lost = dv.getUint32(off + 24 + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(off + 24 + (le ? 0 : 4), le);
+        const lost = u64(dv, off + 24, le);
         this.counters.lost += lost;
         sink.lost({ time: this.clock.iso(nowMonoNs()), event: 'lost', cpu, lost });
       }
@@ -66,15 +68,15 @@ export class BatchDecoder {
   }
 
   /** One event standing for `count` samples: the first one's values, `lastMonoNs` the last one's time. */
-  private aggregate(dv: DataView, u8: Uint8Array, off: number, recEnd: number, cpu: number, sink: BatchSink): void {
+  private aggregate(dv: DataView, u8: Uint8Array, off: number, recEnd: number, cpu: number, sink: DecodeSink): void {
     const le = this.le;
     const inner = off + 32;
     if (inner + 16 > recEnd || inner + 8 + dv.getUint16(inner + 14, le) !== recEnd || dv.getUint32(inner + 8, le) !== PERF_RECORD_SAMPLE) {
       this.counters.malformed++;
       return;
     }
-    const count = dv.getUint32(off + 16 + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(off + 16 + (le ? 0 : 4), le);
-    const lastMonoNs = dv.getUint32(off + 24 + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(off + 24 + (le ? 0 : 4), le);
+    const count = u64(dv, off + 16, le);
+    const lastMonoNs = u64(dv, off + 24, le);
     // The reader writes counts from 1 up; anything else is not a record of ours.
     if (count < 1 || !Number.isSafeInteger(count)) {
       this.counters.malformed++;
@@ -93,7 +95,7 @@ export class BatchDecoder {
     if (this.counters.samples > before) this.counters.samples += count - 1;
   }
 
-  private sample(dv: DataView, u8: Uint8Array, off: number, recEnd: number, cpu: number, sink: BatchSink): void {
+  private sample(dv: DataView, u8: Uint8Array, off: number, recEnd: number, cpu: number, sink: DecodeSink): void {
     const le = this.le;
     if (off + 44 > recEnd) {
       this.counters.malformed++;
@@ -111,7 +113,7 @@ export class BatchDecoder {
       this.counters.malformed++;
       return;
     }
-    const monoNs = dv.getUint32(off + 24 + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(off + 24 + (le ? 0 : 4), le);
+    const monoNs = u64(dv, off + 24, le);
     this.counters.samples++;
     // Payload fields are read now (the batch is not kept); their strings are made on demand.
     sink.drop(new ev.Drop(this.clock, dv.getUint32(off + 32, le), dv.getUint32(off + 16, le), dv.getUint32(off + 20, le), monoNs, dv, u8, base, rawSize));

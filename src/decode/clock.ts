@@ -1,13 +1,8 @@
 // Sample times are CLOCK_MONOTONIC ns; users want wall-clock time. Doubles hold monotonic ns
 // exactly (for 104 days of uptime), not epoch ns, so seconds and nanoseconds are kept apart.
+import { DIGITS2 } from './bytes.js';
 import { utf8Bytes, type JsonBytes } from './json-bytes.js';
 
-/** "00".."99" as ASCII pairs. */
-const DIGITS2 = new Uint8Array(200);
-for (let i = 0; i < 100; i++) {
-  DIGITS2[2 * i] = 48 + Math.floor(i / 10);
-  DIGITS2[2 * i + 1] = 48 + (i % 10);
-}
 
 export class WallClock {
   private readonly offSec: number;

@@ -180,11 +180,5 @@ export function sizeText(bytes: number): string {
   return `${+(bytes / 1024).toFixed(1)} KiB`;
 }
 
-/** `Max locked memory` / `Max open files` soft limits from /proc/self/limits. */
-export function parseLimit(limits: string, name: string): number | 'unlimited' | undefined {
-  const m = new RegExp(`^${name}\\s+(\\S+)`, 'm').exec(limits);
-  if (!m) return undefined;
-  if (m[1] === 'unlimited') return 'unlimited';
-  const n = Number(m[1]);
-  return Number.isFinite(n) ? n : undefined;
-}
+/** Re-exported from its home, procnet/limits.ts (doctor's API keeps it). */
+export { parseLimit } from '../procnet/limits.js';

@@ -8,10 +8,11 @@
 import { RxtraceError } from '../errors.js';
 import type { EventSchema } from '../format/schema.js';
 import { DEFAULT_EVENTS } from '../plan.js';
+import { readSysctlNumber } from '../procnet/sysctl.js';
 import { listEvents } from '../tracefs/events.js';
-import { findTracefs, withTracefs } from '../tracefs/locate.js';
+import { findTracefs, tracefsMountPoints, withTracefs } from '../tracefs/locate.js';
 import {
-  addonCheck, cpusCheck, privilegesCheck, tracefsMountPoints, tracepointCheck, perfProbe, placeholderProbe, paranoidCheck, ringCheck, openFilesCheck, kptrCheck, pointerCheck, ownersCheck, PROC_FILES, procFileCheck, sysfsStatsCheck, MOUNT_POINT, readNumber, type Context,
+  addonCheck, cpusCheck, privilegesCheck, tracepointCheck, perfProbe, placeholderProbe, paranoidCheck, ringCheck, openFilesCheck, kptrCheck, pointerCheck, ownersCheck, PROC_FILES, procFileCheck, sysfsStatsCheck, MOUNT_POINT, type Context,
 } from './checks.js';
 import { type DoctorCheck, type DoctorOptions, DOCTOR_EVENTS } from './types.js';
 
@@ -34,7 +35,7 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]
   checks.push(addonCheck(ctx));
   checks.push(cpusCheck(ctx));
   checks.push(privilegesCheck(ctx));
-  ctx.paranoid = readNumber('/proc/sys/kernel/perf_event_paranoid');
+  ctx.paranoid = readSysctlNumber('kernel.perf_event_paranoid');
 
   // tracefs, the tracepoints and the perf probes: all inside one withTracefs, so that a mount
   // it makes covers them all and is undone once, before the /proc checks.

@@ -41,7 +41,8 @@ function softnetFamilies(): FamilyDef[] {
     help,
     type: 'counter',
     labelNames: ['cpu'],
-    read: (snap) => snap.softnet.map((r) => ({ labels: { cpu: String(r.cpu) }, value: r[column] })),
+    // A column the kernel does not print (received_rps before 2.6.35, flow_limit_count before 3.11) has no sample.
+    read: (snap) => snap.softnet.flatMap((r) => (r[column] === undefined ? [] : [{ labels: { cpu: String(r.cpu) }, value: r[column] }])),
   }));
   out.push({
     name: 'rxtrace_softnet_backlog_len',

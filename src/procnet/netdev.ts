@@ -67,6 +67,6 @@ export function parseNetDev(text: string, opts: { file?: string } = {}): Record<
 /** /proc/net/dev (of `pid`'s network namespace when given). */
 export async function readNetDev(procRoot = '/proc', pid?: number): Promise<Record<string, NetDevRow>> {
   const path = procNetPath('dev', procRoot, pid);
-  const text = await readTextIfExists(path);
+  const text = readTextIfExists(path);
   return text === undefined ? dict() : parseNetDev(text, { file: path });
 }

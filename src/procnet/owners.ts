@@ -2,11 +2,10 @@
 // process's network namespace (/proc/PID/ns/net → `net:[4026531840]`), so that a socket
 // table can be read per namespace through one of its pids (/proc/PID/net/udp).
 //
-// Why synchronous syscalls in time slices: on the 2-vCPU dev VM a scan of ~400 processes with
-// ~3,700 fds took ~31 ms with sync readlink and 60-90 ms with fs.promises at concurrency 8 or
-// 32 (the libuv pool adds a round trip per link and the work is kernel-bound anyway). An idle
-// machine (~70 processes) scans in ~2-3 ms. Yielding to the event loop every `sliceMs` keeps
-// trace batches flowing while a large scan runs.
+// Why synchronous syscalls in time slices: the work is kernel-bound, and fs.promises adds a
+// libuv round trip per link, which made a large scan two to three times slower (figures:
+// docs/bench.md). Yielding to the event loop every `sliceMs` keeps trace batches flowing
+// while a large scan runs.
 import * as fs from 'node:fs';
 import { errnoCode } from '../errors.js';
 import { ioError } from './read.js';

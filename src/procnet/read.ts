@@ -11,12 +11,12 @@ const ABSENT = new Set(['ENOENT', 'ENOTDIR', 'ESRCH']);
  * Reads a whole text file (procfs reports size 0, so this reads to EOF).
  * Returns undefined when the file does not exist; throws RxtraceError otherwise.
  *
- * Synchronously, on purpose: /proc and /sys text is made by the kernel on read and never waits
- * for a disk. fs.promises.readFile costs ~0.4 ms of CPU per file here (a FileHandle, four
- * thread-pool round trips, promises) against ~20 µs for readFileSync; attribution reads the
- * socket tables up to 50 times a second in a storm, so that was 4 % of a core for two tables.
+ * Synchronously, on purpose (and so not async): /proc and /sys text is made by the kernel on
+ * read and never waits for a disk, and fs.promises.readFile costs many times the CPU of
+ * readFileSync per file (a FileHandle, thread-pool round trips, promises); attribution reads
+ * the socket tables many times a second in a storm. Measured figures: docs/bench.md.
  */
-export async function readTextIfExists(path: string): Promise<string | undefined> {
+export function readTextIfExists(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8');
   } catch (e) {

@@ -15,6 +15,8 @@ export type Snmp6Counters = Record<string, number>;
 
 const VALUE = /^-?[0-9]{1,20}$/;
 const PROTO = /^([A-Za-z0-9_]+):$/;
+/** A counter's name as the kernel prints it (`RcvbufErrors`, `Udp6InErrors`, `ifIndex`): no colon, no punctuation. */
+const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
 
 /** /proc/net/snmp text → counters by protocol and name. Throws ProcParseError. */
 export function parseSnmp(text: string, opts: { file?: string } = {}): SnmpCounters {
@@ -28,7 +30,10 @@ export function parseSnmp(text: string, opts: { file?: string } = {}): SnmpCount
     const m = PROTO.exec(t[0]);
     if (!m) throw new ProcParseError(file, i + 1, 'expected `Proto:` at the start of the line', lines[i]);
     if (names === undefined) {
-      names = { proto: m[1], tokens: t.slice(1), line: i + 1 };
+      const tokens = t.slice(1);
+      const bad = tokens.find((n) => !NAME.test(n));
+      if (bad !== undefined) throw new ProcParseError(file, i + 1, `\`${bad}\` is not a counter name`, lines[i]);
+      names = { proto: m[1], tokens, line: i + 1 };
       continue;
     }
     if (m[1] !== names.proto) {
@@ -59,7 +64,8 @@ export function parseSnmp6(text: string, opts: { file?: string } = {}): Snmp6Cou
   for (let i = 0; i < lines.length; i++) {
     const t = lines[i].trim().split(/\s+/);
     if (t[0] === '') continue;
-    if (t.length !== 2 || !VALUE.test(t[1])) {
+    // The name is checked too: a line such as `Mode: 644` (appended by some capture tools) is no counter.
+    if (t.length !== 2 || !NAME.test(t[0]) || !VALUE.test(t[1])) {
       throw new ProcParseError(file, i + 1, 'expected `Name value`', lines[i]);
     }
     out[t[0]] = Number(t[1]);
@@ -70,13 +76,13 @@ export function parseSnmp6(text: string, opts: { file?: string } = {}): Snmp6Cou
 /** /proc/net/snmp (of `pid`'s network namespace when given). Missing file → {}. */
 export async function readSnmp(procRoot = '/proc', pid?: number): Promise<SnmpCounters> {
   const path = procNetPath('snmp', procRoot, pid);
-  const text = await readTextIfExists(path);
+  const text = readTextIfExists(path);
   return text === undefined ? dict() : parseSnmp(text, { file: path });
 }
 
 /** /proc/net/snmp6 (absent without IPv6 → {}). */
 export async function readSnmp6(procRoot = '/proc', pid?: number): Promise<Snmp6Counters> {
   const path = procNetPath('snmp6', procRoot, pid);
-  const text = await readTextIfExists(path);
+  const text = readTextIfExists(path);
   return text === undefined ? dict() : parseSnmp6(text, { file: path });
 }

@@ -125,7 +125,7 @@ export function parseSocketTable(text: string, table: SocketTable, opts: SocketT
  */
 export async function readSocketTable(table: SocketTable, procRoot = '/proc', pid?: number): Promise<SocketRow[]> {
   const path = procNetPath(table, procRoot, pid);
-  const text = await readTextIfExists(path);
+  const text = readTextIfExists(path);
   if (text !== undefined) return parseSocketTable(text, table, { file: path });
   if (pid !== undefined && !(await exists(`${procRoot}/${pid}/net`))) {
     throw new RxtraceError('ESRCH', `process ${pid} has exited; cannot read its network namespace`, {

@@ -1,8 +1,6 @@
 // /proc/net/sockstat and sockstat6 (sockets in use and protocol memory in pages), and the
 // global protocol memory limits udp_mem / tcp_mem they are measured against. When
 // `UDP: mem` reaches udp_mem[2], sock_exceed_buf_limit fires and UDP counts MemErrors.
-import { readFileSync } from 'node:fs';
-import { endianness } from 'node:os';
 import { ProcParseError } from './errors.js';
 import { dict, procNetPath, readTextIfExists } from './read.js';
 
@@ -48,7 +46,7 @@ export async function readSockstat(procRoot = '/proc', pid?: number): Promise<So
   const out = dict<Record<string, number>>();
   for (const name of ['sockstat', 'sockstat6']) {
     const path = procNetPath(name, procRoot, pid);
-    const text = await readTextIfExists(path);
+    const text = readTextIfExists(path);
     if (text !== undefined) Object.assign(out, parseSockstat(text, { file: path }));
   }
   return out;
@@ -69,47 +67,8 @@ export async function readProtoMem(procRoot = '/proc'): Promise<ProtoMem> {
   const out: ProtoMem = {};
   for (const name of ['udp_mem', 'tcp_mem'] as const) {
     const path = `${procRoot}/sys/net/ipv4/${name}`;
-    const text = await readTextIfExists(path);
+    const text = readTextIfExists(path);
     if (text !== undefined) out[name] = parseMemLimits(text, { file: path });
   }
   return out;
-}
-
-const AT_PAGESZ = 6;
-const WORD64 = new Set(['x64', 'arm64', 'ppc64', 's390x', 'riscv64', 'loong64', 'mips64el']);
-let pageSize: number | undefined;
-
-/**
- * The kernel page size (the unit of sockstat `mem` and udp_mem), from AT_PAGESZ in
- * /proc/self/auxv; 4096 if that cannot be read. Read once, then cached.
- */
-export function getPageSize(): number {
-  if (pageSize === undefined) pageSize = pageSizeFromAuxv() ?? 4096;
-  return pageSize;
-}
-
-function pageSizeFromAuxv(): number | undefined {
-  let buf: Buffer;
-  try {
-    buf = readFileSync('/proc/self/auxv');
-  } catch {
-    return undefined;
-  }
-  const word = WORD64.has(process.arch) ? 8 : 4;
-  const le = endianness() === 'LE';
-  const at = (off: number): number =>
-    word === 8
-      ? Number(le ? buf.readBigUInt64LE(off) : buf.readBigUInt64BE(off))
-      : le
-        ? buf.readUInt32LE(off)
-        : buf.readUInt32BE(off);
-  for (let off = 0; off + 2 * word <= buf.length; off += 2 * word) {
-    const key = at(off);
-    if (key === 0) break; // AT_NULL
-    if (key === AT_PAGESZ) {
-      const v = at(off + word);
-      return v > 0 && (v & (v - 1)) === 0 ? v : undefined;
-    }
-  }
-  return undefined;
 }

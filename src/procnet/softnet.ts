@@ -1,7 +1,9 @@
 // /proc/net/softnet_stat: per-CPU receive backlog counters (struct softnet_data), in hex.
-// The column count depends on the kernel: 11 (≤ 5.9), 13 (5.10+: backlog_len, cpu),
-// 15 (6.4+: input_pkt_queue_len, process_queue_len). Columns are read by position and
-// anything past the 15th is ignored, so a new kernel's extra column does not break us.
+// The column count depends on the kernel: 9 (before 2.6.35), 10 (+received_rps, before 3.11),
+// 11 (+flow_limit_count, ≤ 5.9), 13 (5.10+: backlog_len, cpu), 15 (6.4+: input_pkt_queue_len,
+// process_queue_len). Columns are read by position; a column the kernel does not print is
+// absent from the row (not 0), and anything past the 15th is ignored, so a new kernel's extra
+// column does not break us.
 import { ProcParseError } from './errors.js';
 import { procNetPath, readTextIfExists } from './read.js';
 
@@ -19,10 +21,10 @@ export interface SoftnetRow {
   dropped: number;
   /** net_rx_action ran out of budget or time with work left (netdev_budget[_usecs]). */
   time_squeeze: number;
-  /** RPS inter-processor interrupts received. */
-  received_rps: number;
-  /** Packets dropped by the flow limit (net.core.flow_limit_*). */
-  flow_limit_count: number;
+  /** RPS inter-processor interrupts received (column 10: absent before 2.6.35). */
+  received_rps?: number;
+  /** Packets dropped by the flow limit (net.core.flow_limit_*) (column 11: absent before 3.11). */
+  flow_limit_count?: number;
   /** input_pkt_queue_len + process_queue_len, at read time (5.10+). */
   backlog_len?: number;
   /** 6.4+. */
@@ -32,7 +34,7 @@ export interface SoftnetRow {
 }
 
 const U32HEX = /^[0-9A-Fa-f]{1,8}$/;
-const MIN_COLUMNS = 11;
+const MIN_COLUMNS = 9;
 
 /** /proc/net/softnet_stat text → one row per line (per online CPU). Throws ProcParseError. */
 export function parseSoftnetStat(text: string, opts: { file?: string } = {}): SoftnetRow[] {
@@ -57,9 +59,9 @@ export function parseSoftnetStat(text: string, opts: { file?: string } = {}): So
       processed: v[0],
       dropped: v[1],
       time_squeeze: v[2],
-      received_rps: v[9],
-      flow_limit_count: v[10],
     };
+    if (n >= 10) row.received_rps = v[9];
+    if (n >= 11) row.flow_limit_count = v[10];
     if (n >= 12) row.backlog_len = v[11];
     if (n >= 15) {
       row.input_pkt_queue_len = v[13];
@@ -73,6 +75,6 @@ export function parseSoftnetStat(text: string, opts: { file?: string } = {}): So
 /** /proc/net/softnet_stat. The counters are global: every network namespace sees the same. */
 export async function readSoftnetStat(procRoot = '/proc'): Promise<SoftnetRow[]> {
   const path = procNetPath('softnet_stat', procRoot);
-  const text = await readTextIfExists(path);
+  const text = readTextIfExists(path);
   return text === undefined ? [] : parseSoftnetStat(text, { file: path });
 }

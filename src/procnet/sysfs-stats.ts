@@ -67,8 +67,8 @@ export async function readAllDeviceStats(sysRoot = '/sys'): Promise<Record<strin
 /**
  * readAllDeviceStats, synchronously, optionally only the counters `keep` accepts. For the
  * once-a-second reads of `stats` and `top`: sysfs statistics files are tiny and kernel-bound,
- * and on the 2-vCPU dev VM reading ~100 of them through the libuv pool cost 13-35 ms of CPU
- * against 1-3 ms with readFileSync (52 files, rx_* only). Same results and errors otherwise.
+ * and reading ~100 of them through the libuv pool costs an order of magnitude more CPU than
+ * readFileSync (figures: docs/bench.md). Same results and errors otherwise.
  */
 export function readAllDeviceStatsSync(sysRoot = '/sys', keep: (name: string) => boolean = () => true): Record<string, Record<string, number>> {
   const base = `${sysRoot}/class/net`;

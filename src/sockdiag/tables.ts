@@ -3,7 +3,7 @@
 // ports of a table ("udp sockets on port P in every netns"): the kernel filters, we decode only those.
 import { formatSockaddr } from '../procnet/addr.js';
 import type { SocketTable } from '../procnet/sockets.js';
-import type { NsRow } from '../attribute/history.js';
+import type { NsRow } from '../procnet/netns-tables.js';
 import type { DiagSocket } from './decode.js';
 import { AF_INET, AF_INET6, IPPROTO_RAW, IPPROTO_UDP, type DiagRequest } from './encode.js';
 import type { NetnsRef, SockDiagSource } from './source.js';

@@ -19,25 +19,32 @@ export interface TracefsOptions {
 const MOUNT_POINT = '/sys/kernel/tracing';
 const CANDIDATES = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 
+/**
+ * Where tracefs is mounted, from the mounts table: the one reader of /proc/mounts (doctor uses
+ * it too). [] when the table cannot be read (an odd container).
+ */
+export function tracefsMountPoints(procMounts = '/proc/mounts'): string[] {
+  let text: string;
+  try {
+    text = readFileSync(procMounts, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((t) => t[2] === 'tracefs' && t[1])
+    .map((t) => unescapeMount(t[1]));
+}
+
 /** A tracefs root if one is usable now, without mounting anything. */
 export function findTracefs(procMounts = '/proc/mounts'): string | undefined {
-  try {
-    for (const line of readFileSync(procMounts, 'utf8').split('\n')) {
-      const [, dir, fstype] = line.split(' ');
-      if (fstype === 'tracefs' && dir && existsSync(`${unescapeMount(dir)}/events`)) return unescapeMount(dir);
-    }
-  } catch {
-    // No /proc/mounts (odd container): fall through to the usual paths.
-  }
-  return CANDIDATES.find((dir) => existsSync(`${dir}/events`));
+  // No mounts table: fall through to the usual paths.
+  return tracefsMountPoints(procMounts).find((dir) => existsSync(`${dir}/events`)) ?? CANDIDATES.find((dir) => existsSync(`${dir}/events`));
 }
 
 function tracefsMounted(procMounts = '/proc/mounts'): boolean {
-  try {
-    return readFileSync(procMounts, 'utf8').split('\n').some((l) => l.split(' ')[2] === 'tracefs');
-  } catch {
-    return false;
-  }
+  return tracefsMountPoints(procMounts).length > 0;
 }
 
 /**

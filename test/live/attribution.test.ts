@@ -120,7 +120,7 @@ const byPort = (events: DropEvent[], port: number) => events.filter((e) => event
 const portFilter = (ports: number[]) => kernelPortFilter(K, ports);
 const log = (what: string, v: unknown) => console.log(`[attribution] ${what}: ${JSON.stringify(v)}`);
 
-describeLive('attribution (issue 3): every drop on the right socket, owner and netns', () => {
+describeLive('attribution: every drop on the right socket, owner and netns', () => {
   let kptrAtStart = '';
   beforeAll(async () => {
     kptrAtStart = await readSysctl('kernel/kptr_restrict');

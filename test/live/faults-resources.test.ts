@@ -23,6 +23,7 @@ import {
   stopAllShellCli,
   SUMMARY,
   tracefsMounts,
+  waitForStdoutLines,
   withoutCaps,
 } from './faults-shared.js';
 
@@ -235,7 +236,7 @@ describeLive('fault matrix: OS resources and a changing system', () => {
         const before = udpSocketDrops(sink.inode)!.drops;
         await send({ to: addrPort('127.0.0.1', sink.port), count: 500 });
         const delta = (await settledDrops(sink.inode)) - before;
-        await sleep(700);
+        await waitForStdoutLines(cli, delta); // readiness: every drop is printed
         cli.signal('SIGINT');
         const r = await cli.exited;
         console.log(`[faults-resources] unreadable /proc/${sink.pid}: exit ${r.code}; ${r.stderr.trim().replace(/\n/g, ' | ')}`);

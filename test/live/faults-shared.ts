@@ -230,6 +230,20 @@ export interface ShellCli {
   signal(sig: NodeJS.Signals): void;
 }
 
+/**
+ * Readiness before a signal: resolve once the CLI has printed at least `n` complete stdout lines;
+ * throw after `timeoutMs` (or when it exits first), saying how many it printed.
+ */
+export async function waitForStdoutLines(cli: ShellCli, n: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const count = (): number => cli.stdout().split('\n').length - 1;
+  while (count() < n) {
+    if (cli.child.exitCode !== null || cli.child.signalCode !== null) throw new Error(`rxtrace exited after ${count()} of ${n} stdout lines: ${cli.stderr().trim()}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms with ${count()} of ${n} stdout lines; stderr: ${cli.stderr().trim()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 const shellChildren = new Set<ChildProcess>();
 
 /**

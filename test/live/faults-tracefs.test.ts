@@ -31,6 +31,7 @@ import {
   stopAllShellCli,
   SUMMARY,
   tracefsMounts,
+  waitForStdoutLines,
   withoutCaps,
 } from './faults-shared.js';
 
@@ -175,8 +176,16 @@ describeLive('fault matrix: tracefs, privileges and the security rules', () => {
       await cli.waitForPerfFds(2 * onlineCpuCount());
       const before = udpSocketDrops(sink.inode)!.drops;
       await send({ to: addrPort('127.0.0.1', sink.port), count: 2000 });
-      await sleep(500);
-      const delta = udpSocketDrops(sink.inode)!.drops - before;
+      // The socket's drops counter once it stops moving (the flood has been delivered), then
+      // readiness: every one of those drops is printed.
+      let delta = -1;
+      for (let i = 0; i < 100; i++) {
+        const d = udpSocketDrops(sink.inode)!.drops - before;
+        if (d === delta) break;
+        delta = d;
+        await sleep(100);
+      }
+      await waitForStdoutLines(cli, delta);
       cli.signal('SIGINT');
       const r = await cli.exited;
       expectCleanExit(r);

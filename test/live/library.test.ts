@@ -128,7 +128,7 @@ function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
   return Promise.race([p, sleep(ms).then(() => 'timeout' as const)]);
 }
 
-describeLive('library API (issue 6): real drops through openTracer, readSockets, readCounters', () => {
+describeLive('library API: real drops through openTracer, readSockets, readCounters', () => {
   let sink: Sink;
   const open: RxTracer[] = [];
   const tracer = async (opts: Parameters<typeof openTracer>[0] = {}): Promise<RxTracer> => {

@@ -93,7 +93,7 @@ function netnsOf(pid: number): number {
   return Number(/^net:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/ns/net`))![1]);
 }
 
-describeLive('rxtrace sockets (issue 3): an ss-like snapshot with owners, across namespaces', () => {
+describeLive('rxtrace sockets: an ss-like snapshot with owners, across namespaces', () => {
   beforeAll(() => {
     expect(existsSync(join(ROOT, 'dist', 'cli', 'main.js')), 'dist/ is built (npm run build)').toBe(true);
   });

@@ -124,7 +124,7 @@ describeLive('rxtrace trace (CLI, live)', () => {
       await send({ to: addrPort(host, port), count: N });
       const t1 = Date.now();
       const delta = (await settledUdpDrops(sink, before + N * 0.9)) - before;
-      await sleep(500);
+      await cli.waitForLines(delta); // readiness: every drop the kernel counted is printed
       cli.signal('SIGINT');
       const r = await cli.exited;
       expect(r.code, r.stderr).toBe(0);
@@ -166,7 +166,7 @@ describeLive('rxtrace trace (CLI, live)', () => {
     await Promise.all([send({ to: addrPort('127.0.0.1', a.port), count: N }), send({ to: addrPort('127.0.0.1', b.port), count: N })]);
     const da = (await settledUdpDrops(a, a0 + N * 0.9)) - a0;
     const db = (await settledUdpDrops(b, b0 + N * 0.9)) - b0;
-    await sleep(500);
+    await cli.waitForLines(da); // readiness: every drop on A is printed (B's are filtered out)
     cli.signal('SIGINT');
     const r = await cli.exited;
     expect(r.code, r.stderr).toBe(0);
@@ -316,7 +316,7 @@ describeLive('rxtrace trace (CLI, live)', () => {
     const cli = startCli(['trace', '--format', 'text', '--port', String(sink.port)]);
     await cli.waitForPerfFds(3 * cpus);
     await send({ to: addrPort('127.0.0.1', sink.port), count: 50 });
-    await sleep(1000);
+    await cli.waitForLines(45); // readiness: the drops are printed
     cli.signal('SIGINT');
     const r = await cli.exited;
     expect(r.code, r.stderr).toBe(0);

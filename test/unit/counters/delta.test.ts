@@ -119,7 +119,7 @@ function softnetText(rows: SoftnetRow[], columns: 11 | 13 | 15): string {
   const hex = (n: number): string => n.toString(16).padStart(8, '0');
   return rows
     .map((r) => {
-      const v = [r.processed, r.dropped, r.time_squeeze, 0, 0, 0, 0, 0, 0, r.received_rps, r.flow_limit_count];
+      const v = [r.processed, r.dropped, r.time_squeeze, 0, 0, 0, 0, 0, 0, r.received_rps ?? 0, r.flow_limit_count ?? 0];
       if (columns >= 13) v.push(r.backlog_len ?? 0, r.cpu);
       if (columns >= 15) v.push(r.input_pkt_queue_len ?? 0, r.process_queue_len ?? 0);
       return v.map(hex).join(' ');
@@ -140,6 +140,14 @@ describe('deltaSoftnet', () => {
     const notes = newNotes();
     const d = deltaSoftnet([row(0, {}, false), row(1, { dropped: 3 }, false)], [row(0, {}, false), row(1, { dropped: 10 }, false)], notes);
     expect(d.total.dropped).toBe(7);
+  });
+
+  it('10 columns (before 3.11): no flow_limit_count delta, none made up as 0', () => {
+    const notes = newNotes();
+    const ten = (rps: number): string => `00000001 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 ${rps.toString(16).padStart(8, '0')}`;
+    const d = deltaSoftnet(parseSoftnetStat(ten(2)), parseSoftnetStat(ten(9)), notes);
+    expect(d.total).toEqual({ processed: 0, dropped: 0, time_squeeze: 0, received_rps: 7 });
+    expect(d.cpu['0']).toEqual({ processed: 0, dropped: 0, time_squeeze: 0, received_rps: 7 });
   });
 
   const layout = fc.constantFrom<11 | 13 | 15>(11, 13, 15);

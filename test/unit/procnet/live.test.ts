@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { readNetDev } from '../../../src/procnet/netdev.js';
 import { readSnmp, readSnmp6 } from '../../../src/procnet/snmp.js';
 import { readSocketTable, SOCKET_TABLES } from '../../../src/procnet/sockets.js';
-import { getPageSize, readProtoMem, readSockstat } from '../../../src/procnet/sockstat.js';
+import { getPageSize } from '../../../src/native.js';
+import { readProtoMem, readSockstat } from '../../../src/procnet/sockstat.js';
 import { readSoftnetStat } from '../../../src/procnet/softnet.js';
 import { readAllDeviceStats } from '../../../src/procnet/sysfs-stats.js';
 

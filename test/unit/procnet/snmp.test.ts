@@ -58,6 +58,7 @@ describe('parseSnmp', () => {
     expect(() => parseSnmp([lines[0], lines[1].replace(/ \d+$/, '')].join('\n'))).toThrow(/names but/);
     expect(() => parseSnmp([lines[0], lines[1].replace(' 64 ', ' x ')].join('\n'))).toThrow(ProcParseError);
     expect(() => parseSnmp('garbage\n')).toThrow(/Proto:/);
+    expect(() => parseSnmp('Udp: In-Datagrams\nUdp: 1\n')).toThrow(/not a counter name/);
     try {
       parseSnmp('Udp: A B\nUdp: 1 two\n', { file: 'F' });
       expect.unreachable();
@@ -84,6 +85,9 @@ describe('parseSnmp6', () => {
     expect(() => parseSnmp6('Udp6InErrors\n')).toThrow(ProcParseError);
     expect(() => parseSnmp6('Udp6InErrors 1 2\n')).toThrow(ProcParseError);
     expect(() => parseSnmp6('Udp6InErrors x\n')).toThrow(ProcParseError);
+    // A name that is no counter name, as a capture tool's trailing `Mode: 644` line.
+    expect(() => parseSnmp6(`${fixture('snmp6-6.18.txt')}Mode: 644\n`)).toThrow(/expected `Name value`/);
+    expect(() => parseSnmp6('Udp6-InErrors 1\n')).toThrow(ProcParseError);
   });
 });
 

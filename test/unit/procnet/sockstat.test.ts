@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ProcParseError } from '../../../src/procnet/errors.js';
-import { getPageSize, parseMemLimits, parseSockstat, readProtoMem, readSockstat } from '../../../src/procnet/sockstat.js';
+import { getPageSize } from '../../../src/native.js';
+import { parseMemLimits, parseSockstat, readProtoMem, readSockstat } from '../../../src/procnet/sockstat.js';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/procnet/', import.meta.url));
 const fixture = (name: string): string => readFileSync(join(FIXTURES, name), 'latin1');
@@ -56,7 +57,7 @@ describe('udp_mem / tcp_mem', () => {
   });
 });
 
-describe('getPageSize', () => {
+describe('getPageSize (the addon\'s sysconf)', () => {
   it('matches getconf PAGESIZE', () => {
     const want = Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).trim());
     expect(getPageSize()).toBe(want);

@@ -1,4 +1,4 @@
-// /proc/net/softnet_stat with 11 (≤ 5.9), 13 (5.10+) and 15 (6.4+) columns, fixtures and
+// /proc/net/softnet_stat with 9, 10 (before 3.11), 11 (≤ 5.9), 13 (5.10+) and 15 (6.4+) columns, fixtures and
 // generated files. A parser that assumed one column count once crashed node_exporter.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -57,13 +57,23 @@ describe('parseSoftnetStat', () => {
     ]);
   });
 
+  it('9 and 10 columns (before 3.11): the columns that exist, none made up', () => {
+    const ten = '0001e240 00000003 00000011 00000000 00000000 00000000 00000000 00000000 00000004 00000005\n';
+    expect(parseSoftnetStat(ten)).toEqual([{ cpu: 0, cpu_exact: false, processed: 0x1e240, dropped: 3, time_squeeze: 0x11, received_rps: 5 }]);
+    const nine = ten.slice(0, ten.lastIndexOf(' ')) + '\n';
+    const rows = parseSoftnetStat(nine);
+    expect(rows).toEqual([{ cpu: 0, cpu_exact: false, processed: 0x1e240, dropped: 3, time_squeeze: 0x11 }]);
+    expect('received_rps' in rows[0]).toBe(false);
+  });
+
   it('ignores columns a future kernel may add', () => {
     const line = `${fixture('softnet_stat-6.18.txt').split('\n')[1]} 0000abcd 00000001\n`;
     expect(parseSoftnetStat(line)[0].cpu).toBe(1);
   });
 
   it('rejects short lines and non-hex values', () => {
-    expect(() => parseSoftnetStat('00000001 00000002\n')).toThrow(/at least 11 columns/);
+    expect(() => parseSoftnetStat('00000001 00000002\n')).toThrow(/at least 9 columns/);
+    expect(() => parseSoftnetStat(`${'00000000 '.repeat(7)}\n`)).toThrow(/at least 9 columns/);
     expect(() => parseSoftnetStat(`${'00000000 '.repeat(10)}0000000g\n`)).toThrow(ProcParseError);
     expect(() => parseSoftnetStat(`${'00000000 '.repeat(10)}100000000\n`)).toThrow(/u32/);
   });
@@ -72,10 +82,10 @@ describe('parseSoftnetStat', () => {
     expect(parseSoftnetStat('')).toEqual([]);
   });
 
-  it('generated files with 11, 13 or 15 columns parse back to the model', () => {
+  it('generated files with 9, 10, 11, 13 or 15 columns parse back to the model', () => {
     const u32 = fc.integer({ min: 0, max: 0xffffffff });
     const file = fc.record({
-      columns: fc.constantFrom(11, 13, 15),
+      columns: fc.constantFrom(9, 10, 11, 13, 15),
       cpus: fc.uniqueArray(fc.integer({ min: 0, max: 4095 }), { minLength: 1, maxLength: 16 }).map((a) => a.sort((x, y) => x - y)),
       values: fc.array(fc.array(u32, { minLength: 15, maxLength: 15 }), { minLength: 16, maxLength: 16 }),
       upper: fc.boolean(),
@@ -92,9 +102,9 @@ describe('parseSoftnetStat', () => {
             processed: v[0],
             dropped: v[1],
             time_squeeze: v[2],
-            received_rps: v[9],
-            flow_limit_count: v[10],
           };
+          if (columns >= 10) row.received_rps = v[9];
+          if (columns >= 11) row.flow_limit_count = v[10];
           if (columns >= 13) row.backlog_len = v[11];
           if (columns === 15) Object.assign(row, { input_pkt_queue_len: v[13], process_queue_len: v[14] });
           expected.push(row);

@@ -1,6 +1,27 @@
-// mountFailure (src/tracefs/locate.ts): the one line rxtrace quotes when mount(8) fails (B4).
+// src/tracefs/locate.ts: the one line rxtrace quotes when mount(8) fails, and the one reader of
+// /proc/mounts (tracefsMountPoints), which doctor shares.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { mountFailure } from '../../../src/tracefs/locate.js';
+import { mountFailure, tracefsMountPoints } from '../../../src/tracefs/locate.js';
+
+describe('tracefsMountPoints', () => {
+  it('every tracefs mount, octal escapes undone; [] without a mounts table', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rxt-mounts-'));
+    try {
+      const file = join(dir, 'mounts');
+      writeFileSync(
+        file,
+        'proc /proc proc rw 0 0\ntracefs /sys/kernel/tracing tracefs rw 0 0\nnone /tmp/a\\040b tracefs rw 0 0\ndebugfs /sys/kernel/debug debugfs rw 0 0\n',
+      );
+      expect(tracefsMountPoints(file)).toEqual(['/sys/kernel/tracing', '/tmp/a b']);
+      expect(tracefsMountPoints(join(dir, 'absent'))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('mountFailure', () => {
   it('keeps only mount(8)\'s first line, without the "dmesg(1)" line that follows', () => {

@@ -1,12 +1,12 @@
 // Read socket tables in every network namespace that has a process: /proc/net/<table> for our
 // own, /proc/<pid>/net/<table> through one pid of each other (tracepoints carry no netns, so
-// every namespace must be looked at). Inodes are unique system-wide, so rows never collide.
+// every namespace must be looked at), or the same tables through sock_diag when the caller
+// passes a source (src/sockdiag). Inodes are unique system-wide, so rows never collide.
 import { readlinkSync } from 'node:fs';
 import { errnoCode, RxtraceError } from '../errors.js';
-import { netnsInodeFromLink } from '../procnet/owners.js';
-import { readSocketTable, type SocketTable } from '../procnet/sockets.js';
+import { netnsInodeFromLink } from './owners.js';
+import { readSocketTable, type SocketRow, type SocketTable } from './sockets.js';
 import { nowMonoNs } from '../decode/batch.js';
-import type { NsRow, TableRead } from './history.js';
 import type { SockDiagSource } from '../sockdiag/source.js';
 import { readDiagTables } from '../sockdiag/tables.js';
 
@@ -22,6 +22,32 @@ export interface ReadTablesOptions {
   counter?: { wholeReads: Map<string, number> };
 }
 
+export interface NsRow extends SocketRow {
+  /** Inode of the network namespace whose table listed this socket. */
+  netns: number;
+  /** The socket's cgroup v2 inode (sock_diag INET_DIAG_CGROUP_ID), when known: its owners' cgroup. */
+  cgroupId?: string;
+}
+
+export interface TableRead {
+  /** CLOCK_MONOTONIC ns when the read started (a socket in it existed at or after this time). */
+  startNs: number;
+  /** CLOCK_MONOTONIC ns when the read finished (every counter in it was read by then). */
+  endNs: number;
+  tables: ReadonlySet<SocketTable>;
+  /**
+   * Tables this read covers only in part: just the sockets on these local ports (a sock_diag
+   * read scoped by the kernel). A table in `tables` and not here was read whole.
+   */
+  ports?: ReadonlyMap<SocketTable, ReadonlySet<number>>;
+  rows: Map<number, NsRow>;
+  /** Some rows came from sock_diag, which has no `pointer` column: no use to the pointer strategy. */
+  noPointers?: boolean;
+  /** Tables (or namespaces) this read could not cover, and why: a parse error, EACCES, EMFILE. */
+  errors?: RxtraceError[];
+}
+
+/** The inode of our own network namespace (0 when /proc/self/ns/net cannot be read). */
 export function ownNetns(procRoot = '/proc'): number {
   try {
     return netnsInodeFromLink(readlinkSync(`${procRoot}/self/ns/net`)) ?? 0;
