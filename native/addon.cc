@@ -14,6 +14,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "counters_addon.h"
 #include "errors.h"
 #include "napi_config.h"
 #include "perf_session.h"
@@ -544,6 +545,7 @@ class RxtraceAddon : public Napi::Addon<RxtraceAddon> {
     }
     DefineAddon(exports, {
                              InstanceValue("PerfSession", JsPerfSession::Define(env), napi_enumerable),
+                             InstanceValue("PerfCounters", DefinePerfCounters(env), napi_enumerable),
                              InstanceMethod<&RxtraceAddon::ClockOffsetNs>("clockOffsetNs", napi_enumerable),
                              InstanceMethod<&RxtraceAddon::OpenSessionCount>("openSessionCount",
                                                                              napi_enumerable),

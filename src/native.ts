@@ -72,8 +72,24 @@ export interface NativePerfSession {
   stats(): NativeSessionStats;
 }
 
+/** Counting mode: one counting fd per (event, cpu), no ring, no samples (what `perf stat` does). */
+export interface NativeCounterOptions {
+  /** Tracepoint ids and their optional ftrace filters, set before the counters are enabled. */
+  events: { id: number; filter?: string }[];
+  cpus: number[];
+}
+
+export interface NativePerfCounters {
+  /** Each event's count since the constructor enabled it, summed over the cpus, in `events` order. */
+  read(): number[];
+  /** Close every fd (idempotent); read() afterwards throws EBADF. */
+  close(): void;
+}
+
 export interface NativeAddon {
   PerfSession: new (options: NativeSessionOptions, onBatch: BatchCallback) => NativePerfSession;
+  /** Opens, filters and enables the counters, or throws a NativeError with nothing left open. */
+  PerfCounters: new (options: NativeCounterOptions) => NativePerfCounters;
   /** CLOCK_REALTIME − CLOCK_MONOTONIC in ns, read back to back, to turn sample times into wall time. */
   clockOffsetNs(): bigint;
   /** Number of live PerfSession objects with open fds in this environment (this thread; for leak tests). */
