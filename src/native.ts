@@ -32,6 +32,11 @@ export interface NativeSessionOptions {
   batchBytes: number;
   /** Batches queued toward JS before the reader stops draining (the kernel then counts losses). */
   maxQueuedBatches: number;
+  /**
+   * Test hook only: the reader's aggregate path throws std::bad_alloc after this many aggregated
+   * samples, to check that a failing reader ends the trace with an error (ERR_READER_FAILED).
+   */
+  faultAfterAggregated?: number;
 }
 
 /**
@@ -44,8 +49,11 @@ export interface NativeSessionOptions {
  * PERF_RECORD_LOST (type 2): +16 u64 id, +24 u64 lost.
  * RECORD_AGGREGATE (type 0x10001, ours): +16 u64 count, +24 u64 time of the last sample, then at
  *   +32 the first sample as a record of its own ([u32 cpu][u32 0] and the perf record).
+ * When the reader thread fails (an exception such as bad_alloc: the events are disabled and the
+ * thread ends instead of taking the process down), the last call is (undefined, error) with
+ * error.code 'ERR_READER_FAILED'.
  */
-export type BatchCallback = (batch: ArrayBuffer) => void;
+export type BatchCallback = (batch: ArrayBuffer | undefined, error?: NativeError) => void;
 
 export interface NativeSessionStats {
   /** PERF_RECORD_SAMPLE records copied out of the rings. */
@@ -58,6 +66,10 @@ export interface NativeSessionStats {
   stalls: number;
   /** Samples counted into aggregate records (included in `samples`). */
   aggregated: number;
+  /** Records skipped in the rings: corrupt or torn headers, and perf record types JS never needs (THROTTLE…). */
+  otherRecords: number;
+  /** 1 once the reader thread failed and stopped tracing (see BatchCallback). */
+  failures: number;
 }
 
 export interface NativePerfSession {
