@@ -9,7 +9,9 @@
         "native/perf_session.cc",
         "native/errors.cc",
         "native/perf_counters.cc",
-        "native/counters_addon.cc"
+        "native/counters_addon.cc",
+        "native/sock_diag.cc",
+        "native/sock_diag_js.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
@@ -17,7 +19,7 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++1y"],
       "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-fstack-protector-strong", "-fvisibility=hidden", "-fexceptions"],
       "conditions": [
-        ["OS!='linux'", { "sources!": ["native/perf_session.cc", "native/perf_counters.cc"] }]
+        ["OS!='linux'", { "sources!": ["native/perf_session.cc", "native/perf_counters.cc", "native/sock_diag.cc"] }]
       ]
     },
     {

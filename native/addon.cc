@@ -18,6 +18,7 @@
 #include "errors.h"
 #include "napi_config.h"
 #include "perf_session.h"
+#include "sock_diag_js.h"
 
 namespace rxtrace {
 namespace {
@@ -602,6 +603,7 @@ class RxtraceAddon : public Napi::Addon<RxtraceAddon> {
     DefineAddon(exports, {
                              InstanceValue("PerfSession", JsPerfSession::Define(env), napi_enumerable),
                              InstanceValue("PerfCounters", DefinePerfCounters(env), napi_enumerable),
+                             InstanceValue("SockDiag", DefineSockDiag(env), napi_enumerable),
                              InstanceMethod<&RxtraceAddon::ClockOffsetNs>("clockOffsetNs", napi_enumerable),
                              InstanceMethod<&RxtraceAddon::OpenSessionCount>("openSessionCount",
                                                                              napi_enumerable),
