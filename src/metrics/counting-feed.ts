@@ -1,6 +1,7 @@
 // What counting mode contributes to /metrics: per event, the kernel's own count (perf counting
 // fds, src/counting.ts), split over the sockets in play by the rise of each socket's `drops`
-// counter between two scrapes. No event reaches user space, so a drop storm costs the sender
+// counter (sk_drops, from the snapshot's socket read: sock_diag's SK_MEMINFO_DROPS where the
+// kernel answers) between two scrapes. No event reaches user space, so a drop storm costs the sender
 // what `perf stat` costs. The split never guesses (docs/serve.md, "Counting mode"):
 //  - A socket claims its drops rise for the event that reports its table (UDP tables:
 //    udp_fail_queue_rcv_skb; ping and raw: sock_rcvqueue_full), and only when its local port
