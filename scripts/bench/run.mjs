@@ -622,6 +622,7 @@ async function main() {
 
   const out = process.env.BENCH_OUT ?? join(ROOT, 'bench-results', `bench-${res.startedAt.replace(/[:.]/g, '-')}.json`);
   mkdirSync(join(out, '..'), { recursive: true });
+  mkdirSync(join(ROOT, 'bench-results'), { recursive: true }); // BENCH_OUT may point elsewhere
   writeFileSync(out, JSON.stringify(res, null, 2));
   writeFileSync(join(ROOT, 'bench-results', 'latest.json'), JSON.stringify(res, null, 2));
   process.stdout.write(`\nresults: ${out}\n`);
