@@ -8,6 +8,8 @@
         "native/addon.cc",
         "native/perf_session.cc",
         "native/errors.cc",
+        "native/perf_counters.cc",
+        "native/counters_addon.cc",
         "native/sock_diag.cc",
         "native/sock_diag_js.cc"
       ],
@@ -17,7 +19,7 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++1y"],
       "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-fstack-protector-strong", "-fvisibility=hidden", "-fexceptions"],
       "conditions": [
-        ["OS!='linux'", { "sources!": ["native/perf_session.cc", "native/sock_diag.cc"] }]
+        ["OS!='linux'", { "sources!": ["native/perf_session.cc", "native/perf_counters.cc", "native/sock_diag.cc"] }]
       ]
     },
     {

@@ -15,6 +15,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "counters_addon.h"
 #include "errors.h"
 #include "napi_config.h"
 #include "perf_session.h"
@@ -146,6 +147,10 @@ SessionOptions ParseOptions(Napi::Env env, const Napi::Value& value) {
   opts.batchBytes = static_cast<size_t>(GetNumber(env, o, "batchBytes", "options", 1, 1 << 30));
   opts.maxQueuedBatches =
       static_cast<size_t>(GetNumber(env, o, "maxQueuedBatches", "options", 1, 1 << 20));
+  if (!o.Get("faultAfterAggregated").IsUndefined()) {
+    opts.faultAfterAggregated = static_cast<uint64_t>(
+        GetNumber(env, o, "faultAfterAggregated", "options", 0, 9007199254740991.0));
+  }
   return opts;
 }
 
@@ -197,7 +202,12 @@ class JsPerfSession : public Napi::ObjectWrap<JsPerfSession>, public BatchSink {
   // BatchSink: called on the reader thread.
   Result Started() override;
   Result Deliver(std::unique_ptr<Batch>& batch, bool blocking) override;
+  Result Failed(const char* what) noexcept override;
   void Done() override;
+  /** On the JS thread, once CallJs took a batch off the queue: a stalled reader may go on. */
+  void RoomAvailable() {
+    if (core_) core_->RoomAvailable();
+  }
 
   /** Env cleanup hook: stop and join the reader, close every fd. Never calls JS. */
   void TeardownNow();
@@ -279,20 +289,22 @@ void JsPerfSession::Unregister() {
 
 Napi::Value JsPerfSession::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+  // A promise already rejected, for the failures before the reader exists. (One deferred made
+  // up front would be left pending on the success path, which settles `started` instead.)
+  const auto rejected = [&env](const Napi::Error& e) {
+    Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
+    d.Reject(e.Value());
+    return d.Promise();
+  };
   if (state_ != State::kOpen) {
-    deferred.Reject(CodedError(env, "ERR_INVALID_STATE",
-                               state_ == State::kRunning ? "PerfSession already started"
-                                                         : "PerfSession is closed")
-                        .Value());
-    return deferred.Promise();
+    return rejected(CodedError(env, "ERR_INVALID_STATE",
+                               state_ == State::kRunning ? "PerfSession already started" : "PerfSession is closed"));
   }
 
   try {
     core_->Enable();
   } catch (const SysError& e) {
-    deferred.Reject(ToJsError(env, e).Value());
-    return deferred.Promise();
+    return rejected(ToJsError(env, e));
   }
 
   napi_deferred started;
@@ -395,6 +407,8 @@ Napi::Value JsPerfSession::GetStats(const Napi::CallbackInfo& info) {
   out.Set("bytes", Napi::Number::New(env, static_cast<double>(s.bytes)));
   out.Set("stalls", Napi::Number::New(env, static_cast<double>(s.stalls)));
   out.Set("aggregated", Napi::Number::New(env, static_cast<double>(s.aggregated)));
+  out.Set("otherRecords", Napi::Number::New(env, static_cast<double>(s.otherRecords)));
+  out.Set("failures", Napi::Number::New(env, static_cast<double>(s.failures)));
   return out;
 }
 
@@ -420,6 +434,18 @@ BatchSink::Result JsPerfSession::Deliver(std::unique_ptr<Batch>& batch, bool blo
       // thread must not touch it again, not even to Release() it.
       return Result::kClosing;
   }
+}
+
+BatchSink::Result JsPerfSession::Failed(const char* what) noexcept {
+  // A batch with no records and the reason: CallJs turns it into onBatch(undefined, error).
+  std::unique_ptr<Batch> note(new (std::nothrow) Batch(0));
+  if (!note) return Result::kOk;  // no memory even for this: the trace still ends (Done)
+  try {
+    note->failure = what;
+  } catch (...) {
+    return Result::kOk;
+  }
+  return Deliver(note, /*blocking=*/true);
 }
 
 void JsPerfSession::Done() {
@@ -489,15 +515,46 @@ void CallJs(Napi::Env env, Napi::Function onBatch, JsPerfSession* self, Batch* d
     self->OnStarted(env);
     return;
   }
+  // This call took a batch off the TSFN queue: there is room for the reader again.
+  self->RoomAvailable();
   if (onBatch.IsEmpty()) return;
+  if (!batch->failure.empty()) {
+    const std::string message = "the reader thread failed (" + batch->failure + ") and stopped tracing";
+    napi_value error = MakeError(env, "ERR_READER_FAILED", message.c_str());
+    napi_value args[2];
+    if (error == nullptr || napi_get_undefined(env, &args[0]) != napi_ok) return;
+    args[1] = error;
+    napi_value undefined;
+    if (napi_get_undefined(env, &undefined) != napi_ok) return;
+    napi_call_function(env, undefined, onBatch, 2, args, nullptr);
+    return;
+  }
   // Everything below uses status-returning C calls: while a worker terminates, calls into
   // JS fail, and a C++ exception thrown from here would abort the whole process.
   const size_t size = batch->size();
+  // The buffer is the batch's whole capacity (batchBytes plus room for one record); V8 counts
+  // only `size` of it for an external ArrayBuffer. The rest is reported here and given back in
+  // the finalizer (its hint), so that GC pressure reflects the memory really held.
+  const int64_t unseen = static_cast<int64_t>(batch->capacity() - size);
   uint8_t* bytes = batch->Release();
   // Zero-copy: JS gets the reader's buffer, freed when the ArrayBuffer is collected.
+  int64_t external;
+  if (unseen > 0) napi_adjust_external_memory(env, unseen, &external);
   napi_value ab = nullptr;
   napi_status status = napi_create_external_arraybuffer(
-      env, bytes, size, [](napi_env, void* p, void*) { std::free(p); }, nullptr, &ab);
+      env, bytes, size,
+      [](napi_env finalizeEnv, void* p, void* hint) {
+        std::free(p);
+        const int64_t n = static_cast<int64_t>(reinterpret_cast<intptr_t>(hint));
+        int64_t left;
+        if (n > 0) napi_adjust_external_memory(finalizeEnv, -n, &left);
+      },
+      reinterpret_cast<void*>(static_cast<intptr_t>(unseen)), &ab);
+  // Refused before Node took the buffer: no finalizer will give the count back.
+  if (unseen > 0 && (status == napi_no_external_buffers_allowed || status == napi_pending_exception ||
+                     status == napi_cannot_run_js)) {
+    napi_adjust_external_memory(env, -unseen, &external);
+  }
   if (status == napi_no_external_buffers_allowed) {
     // V8 sandbox builds (Electron) refuse outside memory: copy instead.
     void* copy = nullptr;
@@ -546,6 +603,7 @@ class RxtraceAddon : public Napi::Addon<RxtraceAddon> {
     }
     DefineAddon(exports, {
                              InstanceValue("PerfSession", JsPerfSession::Define(env), napi_enumerable),
+                             InstanceValue("PerfCounters", DefinePerfCounters(env), napi_enumerable),
                              InstanceValue("SockDiag", DefineSockDiag(env), napi_enumerable),
                              InstanceMethod<&RxtraceAddon::ClockOffsetNs>("clockOffsetNs", napi_enumerable),
                              InstanceMethod<&RxtraceAddon::OpenSessionCount>("openSessionCount",

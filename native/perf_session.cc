@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -45,9 +46,9 @@ constexpr size_t kSampleRawSizeOff = 32;
 constexpr size_t kSampleRawOff = 36;
 // Distinct aggregates one drain of one ring may hold before it stops to deliver them.
 constexpr size_t kMaxAggregates = 4096;
-// How often a stalled reader retries a full JS queue. The rings keep filling meanwhile;
-// retrying soon keeps a brief JS hiccup from turning into kernel-side loss.
-constexpr int kStallRetryMs = 1;
+// A stalled reader (JS queue full) is woken by RoomAvailable() as soon as JS takes a batch;
+// this timeout is only a backstop should a wake-up never come.
+constexpr int kStallRetryMs = 50;
 
 int PerfEventOpen(perf_event_attr* attr, int cpu) {
   return static_cast<int>(
@@ -249,6 +250,8 @@ void PerfSession::SetPaused(bool paused) {
   Wake();
 }
 
+void PerfSession::RoomAvailable() { Wake(); }
+
 void PerfSession::Join() {
   if (reader_.joinable()) reader_.join();
 }
@@ -268,6 +271,7 @@ StatsSnapshot PerfSession::Stats() const {
   s.stalls = stalls_.load(std::memory_order_relaxed);
   s.otherRecords = other_.load(std::memory_order_relaxed);
   s.aggregated = aggregated_.load(std::memory_order_relaxed);
+  s.failures = failures_.load(std::memory_order_relaxed);
   s.lostPerCpu.resize(options_.cpus.size());
   for (size_t i = 0; i < s.lostPerCpu.size(); ++i) {
     s.lostPerCpu[i] = lost_[i].load(std::memory_order_relaxed);
@@ -282,17 +286,6 @@ const EventSpec* PerfSession::AggregateSpec(uint16_t commonType) const {
   return nullptr;
 }
 
-namespace {
-
-/** One aggregate of a drain: how many samples, the last one's time, the first one verbatim. */
-struct Aggregate {
-  uint64_t count;
-  uint64_t lastTime;
-  std::vector<uint8_t> first;
-};
-
-}  // namespace
-
 bool PerfSession::DrainRing(Ring& ring, Batch& batch, size_t budget) {
   // Acquire pairs with the kernel's barrier before it publishes data_head: every record
   // below head is completely written. Only this thread writes data_tail.
@@ -302,94 +295,113 @@ bool PerfSession::DrainRing(Ring& ring, Batch& batch, size_t budget) {
   uint64_t used = 0, samples = 0, lost = 0, other = 0, aggregated = 0;
 
   // Aggregation state lives for one drain of one ring: the records go out with this batch, so
-  // nothing is held back between passes, and `cpu` stays the ring's.
-  std::vector<Aggregate> aggs;
-  std::unordered_map<std::string, size_t> aggIndex;
-  std::string key;
+  // nothing is held back between passes, and `cpu` stays the ring's. The containers are members
+  // (their memory is reused); a throw from them (bad_alloc) leaves data_tail where it was, so
+  // the ring keeps every record of this drain, and Run() ends the trace with an error.
+  std::vector<Aggregate>& aggs = aggs_;
+  std::unordered_map<std::string, size_t>& aggIndex = aggIndex_;
+  std::string& key = aggKey_;
+  std::vector<uint8_t>& scratch = scratch_;
+  aggs.clear();
+  aggIndex.clear();
+  aggFirst_.clear();
   size_t aggBytes = 0;  // what the aggregates will take in the batch
-  std::vector<uint8_t> scratch;
   // Room is checked before a record is consumed, counting what the aggregates will take: once
   // data_tail moves past a record, it must reach JS (the ring keeps what does not fit).
   const auto fits = [&](size_t n) { return batch.size() + aggBytes + n <= batch.capacity(); };
 
-  while (tail < head && used < budget && batch.size() + aggBytes < options_.batchBytes) {
-    const uint64_t off = tail & mask;
-    perf_event_header hdr;
-    // Records are 8-byte aligned, so the 8-byte header never wraps.
-    std::memcpy(&hdr, ring.data + off, sizeof hdr);
-    if (hdr.size < sizeof hdr || (hdr.size & 7) != 0 || hdr.size > head - tail) {
-      // A torn or corrupt ring: skip what is published rather than misparse or spin.
-      ++other;
-      tail = head;
-      break;
-    }
-    if (anyAggregate_ && hdr.type == PERF_RECORD_SAMPLE && hdr.size >= kSampleRawOff + 2 &&
-        size_t{hdr.size} + 32 <= 0xffff) {
-      // The record in one piece: in place, or copied out when it wraps past the ring's end.
-      const uint8_t* rec = ring.data + off;
-      if (off + hdr.size > ring.dataSize) {
-        scratch.resize(hdr.size);
-        const uint64_t first = ring.dataSize - off;
-        std::memcpy(scratch.data(), ring.data + off, first);
-        std::memcpy(scratch.data() + first, ring.data, hdr.size - first);
-        rec = scratch.data();
+  // A throw in the loop (bad_alloc from the aggregation containers) leaves data_tail where it
+  // was: the ring keeps this drain's records, so the batch must not keep the copies made of
+  // them. What the batch held before stays: those records are consumed and go to JS.
+  const size_t batchStart = batch.size();
+  try {
+    while (tail < head && used < budget && batch.size() + aggBytes < options_.batchBytes) {
+      const uint64_t off = tail & mask;
+      perf_event_header hdr;
+      // Records are 8-byte aligned, so the 8-byte header never wraps.
+      std::memcpy(&hdr, ring.data + off, sizeof hdr);
+      if (hdr.size < sizeof hdr || (hdr.size & 7) != 0 || hdr.size > head - tail) {
+        // A torn or corrupt ring: skip what is published rather than misparse or spin.
+        ++other;
+        tail = head;
+        break;
       }
-      uint32_t rawSize;
-      uint16_t commonType;
-      std::memcpy(&rawSize, rec + kSampleRawSizeOff, sizeof rawSize);
-      std::memcpy(&commonType, rec + kSampleRawOff, sizeof commonType);
-      const EventSpec* spec = rawSize >= 2 && kSampleRawOff + rawSize <= hdr.size ? AggregateSpec(commonType) : nullptr;
-      if (spec != nullptr) {
-        const uint8_t* raw = rec + kSampleRawOff;
-        key.assign(reinterpret_cast<const char*>(&commonType), sizeof commonType);
-        key.append(reinterpret_cast<const char*>(&rawSize), sizeof rawSize);
-        for (const auto& [at, len] : spec->aggregateKey) {
-          // A range past the end of this sample's raw data keys on what is there (rawSize is in the key).
-          if (at >= rawSize) continue;
-          key.append(reinterpret_cast<const char*>(raw + at), std::min<size_t>(len, rawSize - at));
+      if (anyAggregate_ && hdr.type == PERF_RECORD_SAMPLE && hdr.size >= kSampleRawOff + 2 &&
+          size_t{hdr.size} + 32 <= 0xffff) {
+        // The record in one piece: in place, or copied out when it wraps past the ring's end.
+        const uint8_t* rec = ring.data + off;
+        if (off + hdr.size > ring.dataSize) {
+          scratch.resize(hdr.size);
+          const uint64_t first = ring.dataSize - off;
+          std::memcpy(scratch.data(), ring.data + off, first);
+          std::memcpy(scratch.data() + first, ring.data, hdr.size - first);
+          rec = scratch.data();
         }
-        uint64_t time;
-        std::memcpy(&time, rec + kSampleTimeOff, sizeof time);
-        auto it = aggIndex.find(key);
-        if (it != aggIndex.end()) {
-          Aggregate& a = aggs[it->second];
-          ++a.count;
-          a.lastTime = std::max(a.lastTime, time);
-        } else {
-          // Deliver these first; the ring keeps the rest.
-          if (aggs.size() >= kMaxAggregates || !fits(kPrefixBytes + 32 + hdr.size)) break;
-          aggIndex.emplace(key, aggs.size());
-          aggs.push_back(Aggregate{1, time, std::vector<uint8_t>(rec, rec + hdr.size)});
-          aggBytes += kPrefixBytes + 32 + hdr.size;
+        uint32_t rawSize;
+        uint16_t commonType;
+        std::memcpy(&rawSize, rec + kSampleRawSizeOff, sizeof rawSize);
+        std::memcpy(&commonType, rec + kSampleRawOff, sizeof commonType);
+        const EventSpec* spec = rawSize >= 2 && kSampleRawOff + rawSize <= hdr.size ? AggregateSpec(commonType) : nullptr;
+        if (spec != nullptr) {
+          const uint8_t* raw = rec + kSampleRawOff;
+          key.assign(reinterpret_cast<const char*>(&commonType), sizeof commonType);
+          key.append(reinterpret_cast<const char*>(&rawSize), sizeof rawSize);
+          for (const auto& [at, len] : spec->aggregateKey) {
+            // A range past the end of this sample's raw data keys on what is there (rawSize is in the key).
+            if (at >= rawSize) continue;
+            key.append(reinterpret_cast<const char*>(raw + at), std::min<size_t>(len, rawSize - at));
+          }
+          uint64_t time;
+          std::memcpy(&time, rec + kSampleTimeOff, sizeof time);
+          auto it = aggIndex.find(key);
+          if (it != aggIndex.end()) {
+            Aggregate& a = aggs[it->second];
+            ++a.count;
+            a.lastTime = std::max(a.lastTime, time);
+          } else {
+            // Deliver these first; the ring keeps the rest.
+            if (aggs.size() >= kMaxAggregates || !fits(kPrefixBytes + 32 + hdr.size)) break;
+            if (options_.faultAfterAggregated != 0 &&
+                aggregated_.load(std::memory_order_relaxed) + aggregated >= options_.faultAfterAggregated) {
+              throw std::bad_alloc();  // the test hook (SessionOptions::faultAfterAggregated)
+            }
+            aggIndex.emplace(key, aggs.size());
+            aggs.push_back(Aggregate{1, time, aggFirst_.size(), hdr.size});
+            aggFirst_.insert(aggFirst_.end(), rec, rec + hdr.size);
+            aggBytes += kPrefixBytes + 32 + hdr.size;
+          }
+          ++samples;
+          ++aggregated;
+          tail += hdr.size;
+          used += hdr.size;
+          continue;
         }
-        ++samples;
-        ++aggregated;
-        tail += hdr.size;
-        used += hdr.size;
-        continue;
       }
-    }
-    if (hdr.type == PERF_RECORD_SAMPLE || hdr.type == PERF_RECORD_LOST) {
-      if (!fits(kPrefixBytes + hdr.size)) break;  // cannot happen: capacity = batchBytes + one record
-      uint8_t* dst = batch.Extend(kPrefixBytes + hdr.size);
-      const uint32_t prefix[2] = {static_cast<uint32_t>(ring.cpu), 0};
-      std::memcpy(dst, prefix, sizeof prefix);
-      // The body may wrap past the end of the ring: copy it in two pieces.
-      const uint64_t first = std::min<uint64_t>(hdr.size, ring.dataSize - off);
-      std::memcpy(dst + kPrefixBytes, ring.data + off, first);
-      if (first < hdr.size) std::memcpy(dst + kPrefixBytes + first, ring.data, hdr.size - first);
-      if (hdr.type == PERF_RECORD_SAMPLE) {
-        ++samples;
-      } else if (hdr.size >= 24) {
-        uint64_t n;  // { header; u64 id; u64 lost; }
-        std::memcpy(&n, dst + kPrefixBytes + 16, sizeof n);
-        lost += n;
+      if (hdr.type == PERF_RECORD_SAMPLE || hdr.type == PERF_RECORD_LOST) {
+        if (!fits(kPrefixBytes + hdr.size)) break;  // cannot happen: capacity = batchBytes + one record
+        uint8_t* dst = batch.Extend(kPrefixBytes + hdr.size);
+        const uint32_t prefix[2] = {static_cast<uint32_t>(ring.cpu), 0};
+        std::memcpy(dst, prefix, sizeof prefix);
+        // The body may wrap past the end of the ring: copy it in two pieces.
+        const uint64_t first = std::min<uint64_t>(hdr.size, ring.dataSize - off);
+        std::memcpy(dst + kPrefixBytes, ring.data + off, first);
+        if (first < hdr.size) std::memcpy(dst + kPrefixBytes + first, ring.data, hdr.size - first);
+        if (hdr.type == PERF_RECORD_SAMPLE) {
+          ++samples;
+        } else if (hdr.size >= 24) {
+          uint64_t n;  // { header; u64 id; u64 lost; }
+          std::memcpy(&n, dst + kPrefixBytes + 16, sizeof n);
+          lost += n;
+        }
+      } else {
+        ++other;  // THROTTLE/UNTHROTTLE and friends: nothing for JS
       }
-    } else {
-      ++other;  // THROTTLE/UNTHROTTLE and friends: nothing for JS
+      tail += hdr.size;
+      used += hdr.size;
     }
-    tail += hdr.size;
-    used += hdr.size;
+  } catch (...) {
+    batch.Truncate(batchStart);
+    throw;
   }
 
   // Release: our reads of the records happen before the kernel may overwrite them.
@@ -398,14 +410,14 @@ bool PerfSession::DrainRing(Ring& ring, Batch& batch, size_t budget) {
   if (!aggs.empty()) {
     const uint32_t prefix[2] = {static_cast<uint32_t>(ring.cpu), 0};
     for (const Aggregate& a : aggs) {
-      uint8_t* dst = batch.Extend(kPrefixBytes + 32 + a.first.size());
-      const perf_event_header h{kRecordAggregate, 0, static_cast<uint16_t>(32 + a.first.size())};
+      uint8_t* dst = batch.Extend(kPrefixBytes + 32 + a.firstSize);
+      const perf_event_header h{kRecordAggregate, 0, static_cast<uint16_t>(32 + a.firstSize)};
       std::memcpy(dst, prefix, sizeof prefix);
       std::memcpy(dst + kPrefixBytes, &h, sizeof h);
       std::memcpy(dst + kPrefixBytes + 8, &a.count, sizeof a.count);
       std::memcpy(dst + kPrefixBytes + 16, &a.lastTime, sizeof a.lastTime);
       std::memcpy(dst + kPrefixBytes + 24, prefix, sizeof prefix);
-      std::memcpy(dst + kPrefixBytes + 32, a.first.data(), a.first.size());
+      std::memcpy(dst + kPrefixBytes + 32, aggFirst_.data() + a.firstAt, a.firstSize);
     }
   }
   if (aggregated) aggregated_.fetch_add(aggregated, std::memory_order_relaxed);
@@ -451,7 +463,40 @@ void PerfSession::ReconcileLost(Batch& batch) {
 void PerfSession::Run(BatchSink* sink) {
   prctl(PR_SET_NAME, "rxtrace-reader", 0, 0, 0);
   bool sinkOpen = sink->Started() != BatchSink::Result::kClosing;
+  // rxtrace runs inside other people's daemons: an exception escaping this thread would be
+  // std::terminate() for the whole process. Instead the trace ends and JS gets an error.
+  // A fixed buffer: the exception (and its what()) is gone after the catch, and copying the
+  // text into a std::string could itself fail for want of memory.
+  char failure[160] = {};
+  try {
+    if (sinkOpen) Loop(sink, sinkOpen);
+  } catch (const std::exception& e) {
+    std::snprintf(failure, sizeof failure, "%s", e.what());
+    if (failure[0] == '\0') std::snprintf(failure, sizeof failure, "exception");
+  } catch (...) {
+    std::snprintf(failure, sizeof failure, "unknown exception");
+  }
+  if (failure[0] != '\0') {
+    Disable();
+    failures_.fetch_add(1, std::memory_order_relaxed);
+    // What the batch holds was consumed from the rings (DrainRing dropped the copies of the
+    // failed drain): it must reach JS before the error does.
+    if (sinkOpen && batch_ && !batch_->empty() && !abandon_.load(std::memory_order_acquire)) {
+      const size_t bytes = batch_->size();
+      if (sink->Deliver(batch_, /*blocking=*/true) == BatchSink::Result::kOk) {
+        batches_.fetch_add(1, std::memory_order_relaxed);
+        bytes_.fetch_add(bytes, std::memory_order_relaxed);
+      } else {
+        sinkOpen = false;
+      }
+    }
+    batch_.reset();
+    if (sinkOpen && sink->Failed(failure) == BatchSink::Result::kClosing) sinkOpen = false;
+  }
+  if (sinkOpen) sink->Done();
+}
 
+void PerfSession::Loop(BatchSink* sink, bool& sinkOpen) {
   using Clock = std::chrono::steady_clock;
   const auto flushAfter = std::chrono::milliseconds(options_.flushMs);
   const size_t batchCapacity = options_.batchBytes + kMaxRecordBytes;
@@ -461,7 +506,7 @@ void PerfSession::Run(BatchSink* sink) {
   for (const Ring& r : rings_) largestRing = std::max(largestRing, r.dataSize);
   const size_t budget = std::max<size_t>(pageSize_, largestRing / 4);
 
-  std::unique_ptr<Batch> batch;
+  std::unique_ptr<Batch>& batch = batch_;  // a member, so that Run() can deliver it on a failure
   bool pending = false;  // a due batch is waiting for room in the JS queue
   bool more = false;     // a ring still held data when its slice ran out
   size_t firstRing = 0;  // rotates so no ring is always served first
@@ -578,7 +623,6 @@ void PerfSession::Run(BatchSink* sink) {
     }
   }
   batch.reset();
-  if (sinkOpen) sink->Done();
 }
 
 }  // namespace rxtrace

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 struct perf_event_mmap_page;
@@ -71,6 +72,9 @@ struct SessionOptions {
   uint32_t flushMs = 50;          // deliver a partial batch after this long
   size_t batchBytes = 256 * 1024; // deliver a batch once it holds this much
   size_t maxQueuedBatches = 16;   // TSFN queue bound (used by the sink, not here)
+  // Test hook (0 = off): the aggregate path throws std::bad_alloc after this many aggregated
+  // samples, so that tests can see a failing reader end the trace with an error, not terminate.
+  uint64_t faultAfterAggregated = 0;
 };
 
 /**
@@ -90,11 +94,15 @@ class Batch {
   const uint8_t* data() const { return data_; }
   /** Room for n more bytes at the end; the caller fills them. Capacity is checked by Drain. */
   uint8_t* Extend(size_t n);
+  /** Drops what was added after the batch held `size` bytes. */
+  void Truncate(size_t size) { size_ = size < size_ ? size : size_; }
   size_t capacity() const { return capacity_; }
   /** Gives the buffer away (to be free()d by the new owner). */
   uint8_t* Release();
 
   std::chrono::steady_clock::time_point opened;  // when its first record was drained
+  // Set (with no records) on the batch that tells JS the reader thread failed: see Failed().
+  std::string failure;
 
  private:
   uint8_t* data_;
@@ -115,6 +123,11 @@ class BatchSink {
   virtual Result Started() = 0;
   /** On kOk the sink owns *batch (batch is null afterwards); otherwise it stays with the caller. */
   virtual Result Deliver(std::unique_ptr<Batch>& batch, bool blocking) = 0;
+  /**
+   * The thread failed (an exception, e.g. bad_alloc) and ends: the events are disabled and
+   * nothing more is delivered. Done() follows, unless this returned kClosing. Must not throw.
+   */
+  virtual Result Failed(const char* what) noexcept = 0;
   /** Last call from the thread, unless a call returned kClosing. */
   virtual void Done() = 0;
 };
@@ -126,6 +139,7 @@ struct StatsSnapshot {
   uint64_t stalls = 0;
   uint64_t otherRecords = 0;
   uint64_t aggregated = 0;  // samples counted into aggregate records instead of copied
+  uint64_t failures = 0;    // the reader thread ended on an exception (0 or 1)
   std::vector<uint64_t> lostPerCpu;  // in options.cpus order
 };
 
@@ -161,6 +175,8 @@ class PerfSession {
   bool FdsOpen() const { return !fds_.empty(); }
   bool ReaderStarted() const { return reader_.joinable(); }
   void SetPaused(bool paused);
+  /** From the JS thread: the sink has room again (a queued batch was taken). Wakes a stalled reader. */
+  void RoomAvailable();
   StatsSnapshot Stats() const;
   const SessionOptions& options() const { return options_; }
 
@@ -180,7 +196,10 @@ class PerfSession {
     uint64_t dataSize;  // a power of two
   };
 
+  /** The thread: Loop() inside a catch-all, so that no exception reaches std::terminate. */
   void Run(BatchSink* sink);
+  /** Drains until stopped; sinkOpen turns false once the sink said kClosing. */
+  void Loop(BatchSink* sink, bool& sinkOpen);
   void Wake();
   /** Copies whole records from one ring into batch; false once the ring is empty. */
   bool DrainRing(Ring& ring, Batch& batch, size_t budget);
@@ -188,6 +207,14 @@ class PerfSession {
   const EventSpec* AggregateSpec(uint16_t commonType) const;
   /** After the final drain: appends a LOST record for loss the rings never reported. */
   void ReconcileLost(Batch& batch);
+
+  /** One aggregate of a drain: how many samples, the last one's time, where its first sample is in aggFirst_. */
+  struct Aggregate {
+    uint64_t count;
+    uint64_t lastTime;
+    size_t firstAt;
+    size_t firstSize;
+  };
 
   SessionOptions options_;
   size_t pageSize_;
@@ -209,7 +236,16 @@ class PerfSession {
   std::atomic<uint64_t> stalls_{0};
   std::atomic<uint64_t> other_{0};
   std::atomic<uint64_t> aggregated_{0};
+  std::atomic<uint64_t> failures_{0};
   bool anyAggregate_ = false;
+  // Aggregation state of the drain in progress, reader thread only. Members rather than locals,
+  // so that a drain reuses their memory instead of allocating (and maybe failing) every time.
+  std::vector<Aggregate> aggs_;
+  std::unordered_map<std::string, size_t> aggIndex_;
+  std::vector<uint8_t> aggFirst_;  // the first sample of each aggregate, back to back
+  std::string aggKey_;
+  std::vector<uint8_t> scratch_;   // a record that wraps past the ring's end, in one piece
+  std::unique_ptr<Batch> batch_;   // the batch being filled (reader thread only)
   std::unique_ptr<std::atomic<uint64_t>[]> lost_;
 };
 

@@ -32,6 +32,11 @@ export interface NativeSessionOptions {
   batchBytes: number;
   /** Batches queued toward JS before the reader stops draining (the kernel then counts losses). */
   maxQueuedBatches: number;
+  /**
+   * Test hook only: the reader's aggregate path throws std::bad_alloc after this many aggregated
+   * samples, to check that a failing reader ends the trace with an error (ERR_READER_FAILED).
+   */
+  faultAfterAggregated?: number;
 }
 
 /**
@@ -44,8 +49,11 @@ export interface NativeSessionOptions {
  * PERF_RECORD_LOST (type 2): +16 u64 id, +24 u64 lost.
  * RECORD_AGGREGATE (type 0x10001, ours): +16 u64 count, +24 u64 time of the last sample, then at
  *   +32 the first sample as a record of its own ([u32 cpu][u32 0] and the perf record).
+ * When the reader thread fails (an exception such as bad_alloc: the events are disabled and the
+ * thread ends instead of taking the process down), the last call is (undefined, error) with
+ * error.code 'ERR_READER_FAILED'.
  */
-export type BatchCallback = (batch: ArrayBuffer) => void;
+export type BatchCallback = (batch: ArrayBuffer | undefined, error?: NativeError) => void;
 
 export interface NativeSessionStats {
   /** PERF_RECORD_SAMPLE records copied out of the rings. */
@@ -58,6 +66,10 @@ export interface NativeSessionStats {
   stalls: number;
   /** Samples counted into aggregate records (included in `samples`). */
   aggregated: number;
+  /** Records skipped in the rings: corrupt or torn headers, and perf record types JS never needs (THROTTLE…). */
+  otherRecords: number;
+  /** 1 once the reader thread failed and stopped tracing (see BatchCallback). */
+  failures: number;
 }
 
 export interface NativePerfSession {
@@ -70,6 +82,20 @@ export interface NativePerfSession {
   ref(): void;
   unref(): void;
   stats(): NativeSessionStats;
+}
+
+/** Counting mode: one counting fd per (event, cpu), no ring, no samples (what `perf stat` does). */
+export interface NativeCounterOptions {
+  /** Tracepoint ids and their optional ftrace filters, set before the counters are enabled. */
+  events: { id: number; filter?: string }[];
+  cpus: number[];
+}
+
+export interface NativePerfCounters {
+  /** Each event's count since the constructor enabled it, summed over the cpus, in `events` order. */
+  read(): number[];
+  /** Close every fd (idempotent); read() afterwards throws EBADF. */
+  close(): void;
 }
 
 /**
@@ -94,6 +120,8 @@ export interface NativeSockDiag {
 
 export interface NativeAddon {
   PerfSession: new (options: NativeSessionOptions, onBatch: BatchCallback) => NativePerfSession;
+  /** Opens, filters and enables the counters, or throws a NativeError with nothing left open. */
+  PerfCounters: new (options: NativeCounterOptions) => NativePerfCounters;
   SockDiag: new () => NativeSockDiag;
   /** CLOCK_REALTIME − CLOCK_MONOTONIC in ns, read back to back, to turn sample times into wall time. */
   clockOffsetNs(): bigint;

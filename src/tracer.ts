@@ -59,6 +59,8 @@ export interface TracerStats {
   filtered: number;
   /** Times the reader paused because consumers were behind. */
   pauses: number;
+  /** Records the reader thread skipped in the rings (corrupt or torn, or of no use to JS); should stay 0. */
+  otherRecords: number;
 }
 
 interface Consumer {
@@ -84,7 +86,7 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
   private readonly consumers = new Set<Consumer>();
   private paused = false;
   private closing?: Promise<void>;
-  private readonly counts: TracerStats = { events: {}, lostPerCpu: {}, lost: 0, malformed: 0, filtered: 0, pauses: 0 };
+  private readonly counts: TracerStats = { events: {}, lostPerCpu: {}, lost: 0, malformed: 0, filtered: 0, pauses: 0, otherRecords: 0 };
   private readonly hwm: number;
   private readonly portOnly = new Set<string>();
   private readonly backlog: { name: 'error' | 'warning'; e: Error }[] = [];
@@ -112,7 +114,14 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
   }
 
   /** @internal the addon's batch callback */
-  onBatch(buf: ArrayBuffer): void {
+  onBatch(buf: ArrayBuffer | undefined, failure?: Error): void {
+    if (!buf) {
+      // The reader thread failed (e.g. out of memory) and stopped tracing: say so, and end the
+      // trace as close() would, so that iterators finish instead of waiting for ever.
+      this.report('error', failure ?? new Error('the reader thread stopped'));
+      void this.close();
+      return;
+    }
     const items: TraceRecord[] = [];
     this.decoder.decode(buf, { drop: (e) => items.push(e), lost: (e) => items.push(e) });
     this.counts.malformed = this.decoder.counters.malformed;
@@ -308,6 +317,7 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
       events: { ...this.counts.events },
       lostPerCpu: { ...this.counts.lostPerCpu },
       malformed: this.decoder.counters.malformed,
+      otherRecords: this.session.stats().otherRecords,
     };
   }
 
@@ -415,7 +425,7 @@ export async function openTracer(options: TracerOptions = {}): Promise<RxTracer>
         ringPages,
         options,
       ),
-      (buf) => tracer?.onBatch(buf),
+      (buf, failure) => tracer?.onBatch(buf, failure),
     );
   } catch (e) {
     attributor?.close();

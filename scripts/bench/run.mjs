@@ -9,6 +9,7 @@
 // BENCH_DECODE_SECONDS (per decode case, default 2), BENCH_OUT (JSON path),
 // BENCH_DOC (1: rewrite docs/bench.md, 0: never; default: only on a full-length run).
 import { execFileSync, spawnSync } from 'node:child_process';
+import http from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus as osCpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,8 +37,46 @@ const MODES = [
   { key: 'inresolve', label: 'library in-process, attribution on, counting' },
   { key: 'perf', label: 'perf record -a + perf script', needs: PERF },
   { key: 'bpftrace', label: 'bpftrace count()', needs: BPFTRACE },
-  { key: 'top', label: 'rxtrace top > /dev/null (all drops)', needs: hasTop() },
+  { key: 'top', label: 'rxtrace top --mode events > /dev/null (all drops)', needs: hasTop() },
+  { key: 'serve', label: 'rxtrace serve --port P (counting, the default)', needs: hasMode('serve') },
+  { key: 'serveevents', label: 'rxtrace serve --port P --mode events', needs: hasMode('serve') },
 ];
+
+/** `rxtrace CMD --mode` exists in this tree (counting mode is newer than the bench). */
+function hasMode(cmd) {
+  try {
+    return execFileSync(process.execPath, [RXTRACE, cmd, '--help'], { encoding: 'utf8' }).includes('--mode');
+  } catch {
+    return false;
+  }
+}
+
+/** GET /metrics of a serve process. */
+function scrape(port) {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d) => (body += d));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
+}
+
+/**
+ * What serve exported for the storm: the sum of rxtrace_drops_total for the event, after two
+ * scrapes more than the snapshot age (1 s) apart (a new series shows 0 at its first scrape).
+ */
+async function serveDelivered(p) {
+  await scrape(p.metricsPort);
+  await sleep(1200);
+  const body = await scrape(p.metricsPort);
+  let n = 0;
+  for (const m of body.matchAll(/^rxtrace_drops_total\{event="([^"]*)"[^}]*\} (\S+)$/gm)) if (m[1] === EVENT) n += Number(m[2]);
+  const lost = [...body.matchAll(/^rxtrace_lost_events_total\{[^}]*\} (\S+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
+  return { delivered: n, lostReported: lost };
+}
 
 /** `rxtrace top` exists in this tree (it is newer than the bench). */
 function hasTop() {
@@ -129,9 +168,19 @@ async function startTracer(mode, port, tmp) {
       await waitFor(p, () => perfFdCount(p.pid) >= NCPU, 'perf record to open its events');
       return p;
     }
+    case 'serve':
+    case 'serveevents': {
+      const args = [RXTRACE, 'serve', '--listen', '127.0.0.1:0', '--port', String(port)];
+      if (mode === 'serveevents') args.push('--mode', 'events');
+      const p = launch(process.execPath, args, { stdin: 'ignore' });
+      await waitFor(p, () => /serving http:\/\/127\.0\.0\.1:\d+/.test(p.stderr), 'rxtrace serve to start');
+      p.metricsPort = Number(/serving http:\/\/127\.0\.0\.1:(\d+)/.exec(p.stderr)[1]);
+      await scrape(p.metricsPort); // as Prometheus would, before the storm
+      return p;
+    }
     case 'top': {
       // top has no port filter: it traces every drop on the machine, ours included.
-      const p = launch(process.execPath, [RXTRACE, 'top', '-i', '1'], { stdin: 'ignore', stdout: 'devnull' });
+      const p = launch(process.execPath, [RXTRACE, 'top', '--mode', 'events', '-i', '1'], { stdin: 'ignore', stdout: 'devnull' });
       await waitFor(p, () => threadNames(p.pid).includes('rxtrace-reader'), 'rxtrace top to start tracing');
       return p;
     }
@@ -250,13 +299,14 @@ async function runOne(mode, round, tmp) {
       otherPerfProcesses: otherPerf,
     };
     if (tracer) {
+      const served = mode === 'serve' || mode === 'serveevents' ? await serveDelivered(tracer) : undefined;
       // What is still in the rings or queues is delivered on the way out (close drains).
       tracer.child.kill('SIGINT');
       const timeout = setTimeout(() => tracer.child.kill('SIGKILL'), 120000);
       await tracer.exited;
       clearTimeout(timeout);
       st.stop();
-      Object.assign(r, tracerCounts(mode, tracer), { tracerCpuSec: st.used(), peakRssMB: st.rss * 1.048576 });
+      Object.assign(r, tracerCounts(mode, tracer), served, { tracerCpuSec: st.used(), peakRssMB: st.rss * 1.048576 });
       if (mode === 'perf') {
         const ps = await perfScript(tracer.file);
         rmSync(tracer.file, { force: true });
@@ -271,7 +321,7 @@ async function runOne(mode, round, tmp) {
         r.missing = kernel - r.delivered;
         r.cpuSecPerMEvents = r.delivered > 0 ? r.tracerCpuSec / (r.delivered / 1e6) : undefined;
       }
-      if (tracer.exitCode !== 0 && (mode === 'ndjson' || mode === 'resolve' || mode === 'inproc' || mode === 'inresolve' || mode === 'top')) r.exit = tracer.exitCode ?? tracer.signal;
+      if (tracer.exitCode !== 0 && ['ndjson', 'resolve', 'inproc', 'inresolve', 'top', 'serve', 'serveevents'].includes(mode)) r.exit = tracer.exitCode ?? tracer.signal;
     }
     return r;
   } finally {
@@ -572,6 +622,7 @@ async function main() {
 
   const out = process.env.BENCH_OUT ?? join(ROOT, 'bench-results', `bench-${res.startedAt.replace(/[:.]/g, '-')}.json`);
   mkdirSync(join(out, '..'), { recursive: true });
+  mkdirSync(join(ROOT, 'bench-results'), { recursive: true }); // BENCH_OUT may point elsewhere
   writeFileSync(out, JSON.stringify(res, null, 2));
   writeFileSync(join(ROOT, 'bench-results', 'latest.json'), JSON.stringify(res, null, 2));
   process.stdout.write(`\nresults: ${out}\n`);

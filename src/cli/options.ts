@@ -40,3 +40,11 @@ export function formatOption(v: string): Format {
 export function defaultFormat(explicit: Format | undefined): Format {
   return explicit ?? (process.stdout.isTTY ? 'text' : 'ndjson');
 }
+
+/** How serve and top learn drop counts: kernel counters (the default) or one event per drop. */
+export type DropMode = 'counting' | 'events';
+
+export function modeOption(v: string): DropMode {
+  if (v !== 'counting' && v !== 'events') throw new InvalidArgumentError(`--mode is counting or events, got "${v}"`);
+  return v;
+}

@@ -1,18 +1,21 @@
 // `rxtrace top`: the live view. On a TTY, a full screen redrawn once per interval (at most twice
 // a second): the funnel's rates with the losing layer marked, then the sockets by drops/s.
 // Keys: q quits, s changes the sort, p pauses. On a pipe, the same as text once per interval.
-// Per-socket rates come from the tracer's drop events when tracing works, else from counters.
+// Per-socket rates come from the sockets' drops counters in counting mode (the default: the
+// kernel counts each tracepoint's hits, shown per interval, and no drop reaches user space), and
+// from the tracer's drop events with --mode events; from the counters alone without tracing.
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { buildInterval, type FunnelInterval } from '../counters/funnel.js';
 import { RcvbufReader, type SkMem } from '../counters/rcvbuf.js';
 import { SnapshotReader, type CounterSnapshot } from '../counters/snapshot.js';
 import { SORT_KEYS, sortRows, TopModel, type EventTotals, type SortKey, type TopRow } from '../counters/top-model.js';
+import { openCounters, type DropCounters } from '../counting.js';
 import { RxtraceError } from '../errors.js';
 import { renderTopScreen, renderTopText, type TopView } from '../render/top-screen.js';
 import { EXIT } from './exit-codes.js';
 import { onStopSignals } from './lifecycle.js';
-import { positiveInt, positiveNumber } from './options.js';
+import { modeOption, positiveInt, positiveNumber, type DropMode } from './options.js';
 import { IntervalClock } from './interval-clock.js';
 import { LineWriter } from './output.js';
 import { FullScreen, terminalIsUtf8 } from './terminal.js';
@@ -24,6 +27,7 @@ export interface TopCliOptions {
   sort: SortKey;
   trace: boolean;
   limit: number;
+  mode: DropMode;
 }
 
 /** Redraws no more often than this (keys and resizes included). */
@@ -43,6 +47,7 @@ export function registerTop(program: Command): void {
     .option('-i, --interval <s>', 'seconds between refreshes (at least 0.5)', positiveNumber('--interval'), 1)
     .option('-n, --count <n>', 'stop after this many refreshes', positiveInt('--count'))
     .option('--sort <key>', `initial sort: ${SORT_KEYS.join(', ')}`, sortOption, 'drops/s')
+    .option('--mode <mode>', 'counting: kernel counters per tracepoint, per-socket rates from the sockets\' drops counters (cheapest); events: every drop traced and attributed (sees sockets that close between refreshes)', modeOption, 'counting')
     .option('--no-trace', 'do not trace: per-socket rates from the sockets\' drops counters only')
     .option('--limit <n>', 'sockets per refresh when stdout is not a TTY', positiveInt('--limit'), 20)
     .addHelpText('after', '\nKeys: q quit, s next sort, p pause/resume. See docs/funnel.md.')
@@ -71,6 +76,8 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
   const out = tty ? undefined : new LineWriter();
   const model = new TopModel(opts.interval, false);
   let feed: WorkerFeed | undefined;
+  let counters: DropCounters | undefined;
+  let counted: Map<string, number> | undefined;
   let modeDetail = opts.trace ? 'starting the tracer…' : 'tracing off (--no-trace)';
   let feedFailure: string | undefined;
   const notices: string[] = [];
@@ -78,6 +85,17 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
   // mount and perf fds): see onStopSignals below, installed before any of this runs.
   const startup = new AbortController();
   let stopSignal: NodeJS.Signals | undefined;
+  const shortNames = (events: string[]): string => events.map((e) => e.split(':')[1] ?? e).join(', ');
+  const startCounters = async (): Promise<void> => {
+    try {
+      // Notices (a tracefs mount made and undone) go to the header on a full screen.
+      counters = await openCounters({ notice: (message) => (screen ? notices.push(message) : process.stderr.write(`rxtrace: ${message}\n`)) });
+      modeDetail = shortNames(counters.events);
+    } catch (e) {
+      const why = e instanceof RxtraceError ? `${e.code}: ${e.message}` : (e as Error).message;
+      modeDetail = `tracing unavailable: ${why}`;
+    }
+  };
   const startFeed = async (): Promise<void> => {
     try {
       feed = await WorkerFeed.start({
@@ -97,7 +115,7 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
         },
       }, undefined, startup.signal);
       model.tracing = true;
-      modeDetail = feed.events.map((e) => e.split(':')[1] ?? e).join(', ');
+      modeDetail = shortNames(feed.events);
     } catch (e) {
       if (startup.signal.aborted && e instanceof RxtraceError && e.code === 'ABORT_ERR') return;
       const why = e instanceof RxtraceError ? `${e.code}: ${e.message}` : (e as Error).message;
@@ -126,8 +144,9 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
     const errs = model.last?.errors;
     if (errs?.length) message = `${message ? `${message}; ` : ''}cannot read ${errs.map((x) => x.source).join(', ')}`;
     return {
-      mode: model.tracing ? 'tracing' : 'counters',
+      mode: model.tracing ? 'tracing' : counters ? 'counting' : 'counters',
       modeDetail,
+      counted,
       interval: frozen ? frozen.interval : model.last,
       events: e,
       rows: frozen ? sortRows(frozen.rows, SORT_KEYS[sortIdx]) : model.sorted(SORT_KEYS[sortIdx]),
@@ -184,7 +203,14 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
       process.stdout.on('resize', onResize);
       drawNow();
     }
-    if (opts.trace) {
+    if (opts.trace && opts.mode === 'counting') {
+      await startCounters();
+      if (clock.stopped) {
+        if (stopSignal) startupStopped = stopSignal;
+        return EXIT.OK;
+      }
+      drawNow();
+    } else if (opts.trace) {
       await startFeed();
       if (clock.stopped) {
         if (stopSignal && !feed) startupStopped = stopSignal;
@@ -194,10 +220,17 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
     }
     const reader = new SnapshotReader();
     let prev = await reader.read();
+    // Counted after each socket read, like serve (see metrics/counting-feed.ts).
+    let prevCounts = counters?.read();
     clock.startAt(prev.monoMs);
     while (opts.count === undefined || clock.count < opts.count) {
       if (!(await clock.next())) break;
       const cur = await reader.read();
+      if (counters && prevCounts) {
+        const now = counters.read();
+        counted = new Map([...now].map(([ev, n]) => [ev, n - (prevCounts!.get(ev) ?? 0)]));
+        prevCounts = now;
+      }
       const iv: FunnelInterval = buildInterval(prev, cur);
       prev = cur;
       if (performance.now() - rcvbufAt >= RCVBUF_EVERY_MS) {
@@ -221,6 +254,7 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
     screen?.leave();
     unsignal();
     await feed?.close();
+    counters?.close();
     await out?.end();
     // After the screen is left, so that the line stays visible.
     if (startupStopped) process.stderr.write(`rxtrace: stopped during start-up (${startupStopped})\n`);

@@ -27,8 +27,14 @@ export interface TracerFeedOptions extends Omit<TopNOptions, 'events'> {
   cpus?: readonly number[];
 }
 
+/** What the registry reads at scrape time: bounded drop counters and lost counts per CPU. */
+export interface DropsFeed {
+  readonly drops: TopNDrops;
+  readonly lostPerCpu: ReadonlyMap<number, number>;
+}
+
 /** Counts from one tracer, read by the registry at scrape time. */
-export class TracerFeed {
+export class TracerFeed implements DropsFeed {
   readonly drops: TopNDrops;
   readonly lostPerCpu = new Map<number, number>();
   private detach?: () => void;

@@ -4,7 +4,7 @@
 // Nothing here runs on a timer.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { CounterSnapshot, SourceError } from '../counters/snapshot.js';
-import type { TracerFeed } from './drops.js';
+import type { DropsFeed } from './drops.js';
 import { counterFamilies, type FamilyDef, type Sample } from './families.js';
 
 export interface RegistryOptions {
@@ -12,8 +12,11 @@ export interface RegistryOptions {
   top: number;
   /** Reads the kernel's counters (readCounters); at most once per scrape. */
   read: () => Promise<CounterSnapshot>;
-  /** The tracer's counts, read at each scrape; undefined while tracing is unavailable (rxtrace_tracing_up 0). */
-  feed?: () => TracerFeed | undefined;
+  /**
+   * The tracer's counts, read at each scrape; undefined while tracing is unavailable
+   * (rxtrace_tracing_up 0). Read after the scrape's snapshot, which counting mode updates it from.
+   */
+  feed?: () => DropsFeed | undefined;
   /** A snapshot younger than this is reused by the next scrape (default 1000 ms). */
   maxSnapshotAgeMs?: number;
   /** Add prom-client's process_* and nodejs_* metrics (default true). */
@@ -114,13 +117,18 @@ export function buildRegistry(opts: RegistryOptions): MetricsRegistry {
     help: `Socket receive drops seen by the tracer, per tracepoint, socket table, local address and owning process names; the top ${opts.top} keys by recent drops, the rest summed per event under local="other".`,
     labelNames: ['event', 'table', 'local', 'comm'],
     registers: [reg],
-    collect: () => {
+    collect: async () => {
+      // Taken before the first await: prom-client calls every collect() at once, synchronously.
+      const scrapeCommits = commits;
+      // Counting mode splits the counts over the sockets of this scrape's snapshot (serve's
+      // read): wait for it. A failed read fails its own families, not this one.
+      await snapshot().catch(() => undefined);
       drops.reset();
       const feed = feedOf();
       if (!feed) return;
       feed.drops.rebalance();
       const view = feed.drops.view();
-      if (commits) commits.push(view.commit);
+      if (scrapeCommits) scrapeCommits.push(view.commit);
       else view.commit();
       for (const s of view.series) drops.inc({ ...s.labels }, s.value);
     },

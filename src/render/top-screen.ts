@@ -9,9 +9,15 @@ import { compact, ownersText } from './units.js';
 export { compact };
 
 export interface TopView {
-  /** "tracing" with the tracepoints, or "counters" with why tracing is off. */
-  mode: 'tracing' | 'counters';
+  /**
+   * "counting" (kernel counters per tracepoint; per-socket rates from the sockets' drops
+   * counters), "tracing" (every drop an event), each with the tracepoints, or "counters" with
+   * why tracing is off.
+   */
+  mode: 'counting' | 'tracing' | 'counters';
   modeDetail: string;
+  /** Counting mode: drops the kernel counted per tracepoint in the last interval. */
+  counted?: ReadonlyMap<string, number>;
   interval?: FunnelInterval;
   events: EventTotals;
   rows: TopRow[];
@@ -98,6 +104,8 @@ function layerLines(v: TopView): { lines: string[]; losingIndex: number } {
   if (v.mode === 'tracing') {
     const e = v.events;
     extra.socket += `  events ${per(e.attributed)}/s${e.global ? `  global ${per(e.global)}/s` : ''}${e.unattributed ? `  unattributed ${per(e.unattributed)}/s` : ''}  lost ${e.lost}${e.complete ? '' : ' (tracer behind: rates from counters)'}`;
+  } else if (v.mode === 'counting' && v.counted) {
+    extra.socket += `  counted ${[...v.counted].map(([ev, n]) => `${ev.split(':')[1] ?? ev} ${per(n)}/s`).join('  ')}`;
   }
   const lines = [`  LAYER      IN/s    DROPS/s`];
   let losingIndex = -1;
@@ -145,7 +153,7 @@ function rowColumns(rows: readonly TopRow[], v: TopView): { title: string; lines
 
 function headline(v: TopView): string {
   const t = v.now.toTimeString().slice(0, 8);
-  const mode = v.mode === 'tracing' ? `tracing: ${v.modeDetail}` : `counters only (${v.modeDetail})`;
+  const mode = v.mode === 'counters' ? `counters only (${v.modeDetail})` : `${v.mode}: ${v.modeDetail}`;
   return `rxtrace top  ${t}  ${mode}${v.paused ? '  [PAUSED]' : ''}`;
 }
 

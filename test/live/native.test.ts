@@ -170,8 +170,8 @@ describeLive('native addon: perf_event_open on udp:udp_fail_queue_rcv_skb', () =
   let sink: { port: number; child: ChildProcess };
   // Every session a test opens, so a failing test cannot leave a reader running.
   const opened: NativePerfSession[] = [];
-  const open = (opts: NativeSessionOptions, onBatch: (b: ArrayBuffer) => void): NativePerfSession => {
-    const session = new native.PerfSession(opts, onBatch);
+  const open = (opts: NativeSessionOptions, onBatch: (b: ArrayBuffer) => void, onFailure?: (e: NativeError) => void): NativePerfSession => {
+    const session = new native.PerfSession(opts, (b, e) => (b ? onBatch(b) : onFailure?.(e!)));
     opened.push(session);
     return session;
   };
@@ -243,6 +243,42 @@ describeLive('native addon: perf_event_open on udp:udp_fail_queue_rcv_skb', () =
     for (const time of t.times) {
       expect(time >= t0 && time <= t1).toBe(true);
     }
+  });
+
+  it('a reader that throws (bad_alloc in the aggregate path, by the test hook) ends the trace with an error, not the process', async () => {
+    const fds = fdCount();
+    const failures: NativeError[] = [];
+    let batches = 0;
+    let counted = 0; // the drops the delivered aggregate records stand for
+    const onBatch = (b: ArrayBuffer): void => {
+      batches++;
+      const dv = new DataView(b);
+      for (let off = 0; off + 16 <= b.byteLength; off += 8 + dv.getUint16(off + 14, true)) {
+        if (dv.getUint32(off + 8, true) === 0x10001) counted += Number(dv.getBigUint64(off + 16, true));
+      }
+    };
+    // No filter (its field differs between kernels) and [] as the key: every drop aggregates.
+    const session = open(options([{ id, aggregateKey: [] }], { faultAfterAggregated: 50 }), onBatch, (e) => failures.push(e));
+    await session.start();
+    await sendDatagrams(sink.port, 2000);
+    await settledDrops(sink.port);
+    const deadline = Date.now() + 5000;
+    while (failures.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toBeInstanceOf(Error);
+    expect(failures[0].code).toBe('ERR_READER_FAILED');
+    expect(failures[0].message).toMatch(/^the reader thread failed \(std::bad_alloc\) and stopped tracing$/);
+    const stats = session.stats();
+    expect(stats.failures).toBe(1);
+    expect(stats.aggregated).toBeGreaterThanOrEqual(50); // the hook fires once 50 were counted
+    // Every drop consumed from the rings before the failure reached JS, ahead of the error.
+    expect(counted).toBe(stats.aggregated);
+    expect(stats.batches).toBe(batches);
+    expect(stats.otherRecords).toBe(0);
+    await session.close();
+    expect(native.openSessionCount()).toBe(0);
+    expect(fdCount()).toBe(fds);
+    console.info(`[native] reader failure: ${failures[0].message}; ${batches} batches before it`);
   });
 
   it('clockOffsetNs() is CLOCK_REALTIME - CLOCK_MONOTONIC', () => {

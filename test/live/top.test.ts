@@ -174,8 +174,9 @@ if (missing && process.env.CI === 'true') {
       const pane = await openPane();
       const local = `127.0.0.1:${sink.port}`;
       await pane.run(`${cmd} -i 0.5; echo RXT-EXIT=$?`);
-      let s = await pane.waitFor((x) => /rxtrace top .*tracing: udp_fail_queue_rcv_skb/.test(x) && x.includes('LAYER'));
-      expect(s).toMatch(/tracing: udp_fail_queue_rcv_skb, sock_rcvqueue_full, sock_exceed_buf_limit/);
+      // Counting mode, the default: the kernel counts each tracepoint; per-socket rates from counters.
+      let s = await pane.waitFor((x) => /rxtrace top .*counting: udp_fail_queue_rcv_skb/.test(x) && x.includes('LAYER'));
+      expect(s).toMatch(/counting: udp_fail_queue_rcv_skb, sock_rcvqueue_full, sock_exceed_buf_limit/);
       expect(await pane.alternateOn()).toBe(true);
 
       const flood = send({ to: addrPort('127.0.0.1', sink.port), durationS: 4 });
@@ -286,6 +287,19 @@ if (missing && process.env.CI === 'true') {
       expect(out).toMatch(/counters only \(tracing off \(--no-trace\)\)/);
       expect(out).toMatch(new RegExp(`udp +127\\.0\\.0\\.1:${sink.port} +rxt-top-sink\\[${sink.pid}\\]`));
       expect(out).toMatch(/^> socket .*◀ LOSING/m);
+    });
+
+    it('--mode events traces every drop (the tracer worker) and shows the dropping socket from its events', async () => {
+      const child = spawn(process.execPath, [BIN, 'top', '--mode', 'events', '-i', '0.5', '-n', '8'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      const done = new Promise<number | null>((resolve) => child.on('close', resolve));
+      await pollUntil(() => out, (o) => o.includes('rxtrace top'), 20_000);
+      await send({ to: addrPort('127.0.0.1', sink.port), count: 20_000 });
+      expect(await done).toBe(0);
+      expect(out).toMatch(/tracing: udp_fail_queue_rcv_skb, sock_rcvqueue_full, sock_exceed_buf_limit/);
+      expect(out).toMatch(/^> socket .*events [1-9][\d.]*[kM]?\/s/m);
+      expect(out).toMatch(new RegExp(`udp +127\\.0\\.0\\.1:${sink.port} +rxt-top-sink\\[${sink.pid}\\]`));
     });
 
     it('without the right to trace (uid 65534) it falls back to counters and says why', async () => {
