@@ -45,6 +45,28 @@ describe('release addons', () => {
   }
 });
 
+describe('the x64 release addon in this node', () => {
+  it('C++ exceptions unwind (libgcc through our _dl_find_object): option errors and a failed perf_event_open reach JS as errors', () => {
+    if (process.arch !== 'x64') return expect(process.arch).toBe('arm64');
+    const script = `
+      const a = require(${JSON.stringify(prebuilt('x64'))});
+      const out = [];
+      const base = { cpus: [0], ringPages: 4, wakeupBytes: 1, flushMs: 10, batchBytes: 4096, maxQueuedBatches: 1 };
+      try { new a.PerfSession({ ...base, events: [{ id: -5 }] }, () => {}); } catch (e) { out.push(e.code); }
+      try { new a.PerfSession({ ...base, events: [{ id: 4294967295 }] }, () => {}); } catch (e) { out.push(e.code); }
+      out.push(typeof a.clockOffsetNs(), a.openSessionCount());
+      console.log(JSON.stringify(out));`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const [optErr, openErr, clock, sessions] = JSON.parse(r.stdout);
+    expect(optErr).toBe('ERR_OUT_OF_RANGE');
+    // No tracepoint has that id: the kernel says ENOENT or EINVAL (as root; EACCES otherwise).
+    expect(['ENOENT', 'EINVAL', 'EACCES', 'EPERM']).toContain(openErr);
+    expect(clock).toBe('bigint');
+    expect(sessions).toBe(0);
+  });
+});
+
 describe('scripts/check-abi fails on what breaks the baseline', () => {
   it('a library built against glibc 2.36 that calls arc4random (GLIBC_2.36)', () => {
     const src = join(work, 'bad.c');
