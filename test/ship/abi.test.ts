@@ -67,6 +67,24 @@ describe('the x64 release addon in this node', () => {
   });
 });
 
+describe('the arm64 release addon under qemu', () => {
+  it('loads in Debian\'s arm64 Node (qemu-user-static) and answers; its C++ exceptions unwind', () => {
+    const dir = process.env.RXTRACE_ARM64_NODE;
+    if (!dir) throw new Error('RXTRACE_ARM64_NODE is not set: run npm run test:ship (scripts/ship/arm64-node.sh fetches the arm64 Node)');
+    const script = `
+      const a = require(${JSON.stringify(prebuilt('arm64'))});
+      const out = [process.arch, typeof a.clockOffsetNs(), a.openSessionCount()];
+      try { new a.PerfSession({ events: [{ id: -5 }], cpus: [0], ringPages: 4, wakeupBytes: 1, flushMs: 10, batchBytes: 4096, maxQueuedBatches: 1 }, () => {}); } catch (e) { out.push(e.code); }
+      console.log(JSON.stringify(out));`;
+    const r = spawnSync(join(dir, 'qemu-aarch64-static'), ['-L', join(dir, 'root'), join(dir, 'root', 'usr', 'bin', 'node'), '-e', script], {
+      encoding: 'utf8',
+      timeout: 90_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(['arm64', 'bigint', 0, 'ERR_OUT_OF_RANGE']);
+  });
+});
+
 describe('scripts/check-abi fails on what breaks the baseline', () => {
   it('a library built against glibc 2.36 that calls arc4random (GLIBC_2.36)', () => {
     const src = join(work, 'bad.c');
