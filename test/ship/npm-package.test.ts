@@ -70,6 +70,14 @@ describeLive('the npm tarball on a host without a compiler', () => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
+  it('the tarball holds both prebuilt addons and the install script, and not the single executable', () => {
+    const files = execFileSync('tar', ['-tzf', artifact('RXTRACE_TARBALL')], { encoding: 'utf8' }).split('\n');
+    for (const f of ['package/prebuilds/linux-x64/rxtrace.node', 'package/prebuilds/linux-arm64/rxtrace.node', 'package/scripts/install.mjs', 'package/dist/build-info.json', 'package/CHANGELOG.md']) {
+      expect(files).toContain(f);
+    }
+    expect(files.filter((f) => /rxtrace-linux-/.test(f))).toEqual([]);
+  });
+
   it('installs without compiling: the prebuilt addon, said in one line, and no build/', () => {
     const lines = installOut.split('\n').filter((l) => l.startsWith('rxtrace: '));
     console.log(`[ship] npm install: ${lines.join(' | ')}`);
