@@ -49,13 +49,15 @@ export async function buildProgram(): Promise<Command> {
 export async function main(argv = process.argv): Promise<number> {
   const [{ CommanderError }, { EXIT, reportError }, { outputFailed }] = await Promise.all([import('commander'), import('./exit-codes.js'), import('./output.js')]);
   try {
+    // The program first: --version loads every module, as it always has (the EMFILE fault test
+    // finds the lowest usable `ulimit -n` with it), and still touches no addon.
+    const program = await buildProgram();
     const { versionRequest, versionText } = await import('./version.js');
     const versionFormat = versionRequest(argv.slice(2));
     if (versionFormat) {
       process.stdout.write(versionText(versionFormat));
       return EXIT.OK;
     }
-    const program = await buildProgram();
     await program.parseAsync(argv);
     if (outputFailed()) return EXIT.OSERR;
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
