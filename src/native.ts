@@ -149,15 +149,46 @@ export interface NativeError extends Error {
 }
 
 let cached: NativeAddon | undefined;
+let embeddedLoader: (() => NativeAddon) | undefined;
+
+/**
+ * Where `bindings` looks, in order: a node-gyp build in the package (a source checkout, or an
+ * install that had to compile), then the prebuilt binary shipped in the npm tarball
+ * (prebuilds/linux-x64/rxtrace.node, linux-arm64; see scripts/ship/prebuild.sh). Tokens are
+ * bindings' own ('module_root', 'bindings') or options below ('prebuild').
+ */
+export const ADDON_SEARCH: string[][] = [
+  ['module_root', 'build', 'Release', 'bindings'],
+  ['module_root', 'build', 'Debug', 'bindings'],
+  ['module_root', 'prebuilds', 'prebuild', 'bindings'],
+];
+
+/**
+ * The single executable (src/sea/) has no package directory: it hands over its own loader (the
+ * addon asset, dlopen'ed from an unnamed file) before anything asks for the addon.
+ */
+export function useEmbeddedNative(load: () => NativeAddon): void {
+  embeddedLoader = load;
+  cached = undefined;
+}
 
 /** Load the addon once (lazily, so pure-TS parts of the library work without it). */
 export function loadNative(): NativeAddon {
   if (!cached) {
+    if (embeddedLoader) {
+      cached = embeddedLoader();
+      return cached;
+    }
     const require = createRequire(import.meta.url);
-    const bindings = require('bindings') as (opts: { bindings: string; module_root?: string }) => unknown;
+    const bindings = require('bindings') as (opts: Record<string, unknown>) => unknown;
     // src/native.ts and dist/native.js both sit one level below the package root.
     const moduleRoot = fileURLToPath(new URL('..', import.meta.url));
-    cached = bindings({ bindings: 'rxtrace', module_root: moduleRoot }) as NativeAddon;
+    cached = bindings({
+      bindings: 'rxtrace.node',
+      module_root: moduleRoot,
+      prebuild: `${process.platform}-${process.arch}`,
+      try: ADDON_SEARCH,
+    }) as NativeAddon;
   }
   return cached;
 }

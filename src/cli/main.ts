@@ -5,7 +5,6 @@
 // SIGTERM during start-up must not kill the process in the middle of it (with tracefs mounted,
 // say). So this module imports only lifecycle.js statically, and the rest once that is done.
 import type { Command } from 'commander';
-import { createRequire } from 'node:module';
 import { installStopSignals, restoreDefaultSignals } from './lifecycle.js';
 
 installStopSignals();
@@ -23,8 +22,7 @@ export async function buildProgram(): Promise<Command> {
     import('./trace.js'),
     import('./doctor.js'),
   ]);
-  const require = createRequire(import.meta.url);
-  const { version } = require('../../package.json') as { version: string };
+  const { version } = (await import('../version.js')).buildInfo();
   const program = new Command('rxtrace')
     .description('Live tracer for Linux socket receive drops: where, which socket, which process, why')
     .version(version)
@@ -51,7 +49,15 @@ export async function buildProgram(): Promise<Command> {
 export async function main(argv = process.argv): Promise<number> {
   const [{ CommanderError }, { EXIT, reportError }, { outputFailed }] = await Promise.all([import('commander'), import('./exit-codes.js'), import('./output.js')]);
   try {
+    // The program first: --version loads every module, as it always has (the EMFILE fault test
+    // finds the lowest usable `ulimit -n` with it), and still touches no addon.
     const program = await buildProgram();
+    const { versionRequest, versionText } = await import('./version.js');
+    const versionFormat = versionRequest(argv.slice(2));
+    if (versionFormat) {
+      process.stdout.write(versionText(versionFormat));
+      return EXIT.OK;
+    }
     await program.parseAsync(argv);
     if (outputFailed()) return EXIT.OSERR;
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;

@@ -4,7 +4,8 @@
 // worker it can only delay its own counts: the screen keeps its pace, and the counters fill in.
 // The worker sums drops per socket inode in 100 ms slots of sample time and posts the slots
 // every 250 ms; this file is the main thread's side and the message types.
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../workers.js';
 import type { DropSlot } from '../counters/top-model.js';
 import type { SocketInfo } from '../decode/events.js';
 import { RxtraceError } from '../errors.js';
@@ -89,7 +90,7 @@ export class WorkerFeed {
         reject(new RxtraceError('ABORT_ERR', 'stopped before the tracer started'));
         return;
       }
-      const worker = new Worker(new URL('./top-feed-worker.js', import.meta.url));
+      const worker = startWorker('top-feed-worker', () => new URL('./top-feed-worker.js', import.meta.url));
       let feed: WorkerFeed | undefined;
       const onAbort = (): void => {
         if (!feed) worker.postMessage('close');

@@ -40,6 +40,11 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** run the command under this prefix, e.g. ['setpriv', '--reuid=65534', …] */
   prefix?: string[];
+  /**
+   * The rxtrace command itself, instead of this node running bin/rxtrace.js: an installed
+   * package's bin/rxtrace or the single executable (test/ship).
+   */
+  command?: string[];
   cwd?: string;
 }
 
@@ -97,7 +102,7 @@ function collect(child: ChildProcess, started: number, timeoutMs: number): Promi
 /** `node bin/rxtrace.js ARGS…` to completion. */
 export function runCli(args: string[], opts: RunOptions = {}): Promise<CliResult> {
   const started = Date.now();
-  const argv = [process.execPath, CLI, ...args];
+  const argv = [...(opts.command ?? [process.execPath, CLI]), ...args];
   const [cmd, ...rest] = opts.prefix ? [...opts.prefix, ...argv] : argv;
   return collect(spawnTracked(cmd, rest, opts), started, opts.timeoutMs ?? 60_000);
 }
@@ -139,7 +144,8 @@ export interface RunningCli {
 /** Start `node bin/rxtrace.js ARGS…` and keep it running; read it while it runs. */
 export function startCli(args: string[], opts: RunOptions = {}): RunningCli {
   const started = Date.now();
-  const child = spawnTracked(process.execPath, [CLI, ...args], opts);
+  const [cmd, ...rest] = [...(opts.command ?? [process.execPath, CLI]), ...args];
+  const child = spawnTracked(cmd, rest, opts);
   const lines: string[] = [];
   let partial = '';
   let stdout = '';
