@@ -6,7 +6,7 @@
 // verdict once per key and window, because a storm is a few flows repeated a million times.
 import { readFileSync } from 'node:fs';
 import { nowMonoNs } from '../decode/batch.js';
-import type { DropEvent, SocketInfo } from '../decode/events.js';
+import type { DropEvent, LostEvent, SocketInfo } from '../decode/events.js';
 import { scanSocketOwners, type DeniedProcess, type Owner } from '../procnet/owners.js';
 import type { SocketTable } from '../procnet/sockets.js';
 import { getPageSize, readProtoMem, readSockstat } from '../procnet/sockstat.js';
@@ -16,6 +16,7 @@ import { ReadHistory, type NsRow, type TableRead } from './history.js';
 import { ownNetns, readTables } from './netns-tables.js';
 import { ALL_TABLES, byAddress, byDrops, byPointer, RCVQUEUE_TABLES, udpKey, type UdpKey, type Verdict } from './strategies.js';
 import type { Attributor } from './types.js';
+import { isNullRxSk, KfreePairer, kfreeDropTables, RxSkMap } from './kfree.js';
 
 export interface ProcAttributorOptions {
   procRoot?: string;
@@ -33,8 +34,10 @@ interface Need {
   tables: readonly SocketTable[];
   key?: UdpKey;
   rxSk?: string;
-  /** The last verdict, and the reads it was judged between (a pure function of the three). */
-  memo?: { before?: TableRead; after?: TableRead; verdict: Verdict };
+  /** kfree_skb: the tables whose `drops` could show which socket it was (kfreeDropTables). */
+  dropTables?: readonly SocketTable[];
+  /** The last verdict, and the reads (and learned map) it was judged against. */
+  memo?: { before?: TableRead; after?: TableRead; learned: number; verdict: Verdict };
 }
 
 const NO_TABLES: readonly SocketTable[] = [];
@@ -69,6 +72,11 @@ export class ProcAttributor implements Attributor {
   private readonly pending: { e: RxtraceError; warning: boolean }[] = [];
   /** Each kind of trouble is said once (code + file), not once per read. */
   private readonly reported = new Set<string>();
+  /** kfree_skb ↔ udp event of one packet (kfree.ts), and what the UDP events were judged. */
+  private readonly pairer = new KfreePairer();
+  private readonly udpVerdicts = new WeakMap<DropEvent, Verdict>();
+  /** rx_sk → socket, learned from exact matches (kfree.ts). */
+  readonly learned = new RxSkMap();
 
   private constructor(opts: ProcAttributorOptions) {
     this.procRoot = opts.procRoot ?? '/proc';
@@ -145,6 +153,7 @@ export class ProcAttributor implements Attributor {
     const r = await readTables(tables, this.pidsByNetns, this.selfNetns, this.procRoot);
     this.lastReadNs = r.startNs;
     this.history.add(r);
+    this.learned.prune(r);
     for (const e of r.errors ?? []) this.report(`${e.code}:${e.path ?? e.message}`.replace(/\/\d+\/net\//, '/PID/net/'), e);
     for (const inode of r.rows.keys()) if (!this.firstSeen.has(inode)) this.firstSeen.set(inode, r.startNs);
     if (this.firstSeen.size > 4 * r.rows.size + 1024) {
@@ -186,18 +195,25 @@ export class ProcAttributor implements Attributor {
       case 'sock:sock_exceed_buf_limit':
         return { kind: 'global', tables: NO_TABLES };
       case 'skb:kfree_skb': {
-        // Only a real pointer identifies the socket: kfree_skb carries no address, and "whose drops
-        // rose" would be a guess here (TCP drops, whose sockets we do not list, share the reasons).
-        const rxSk = typeof fields.rx_sk === 'string' ? fields.rx_sk : undefined;
-        return { kind: 'kfree', tables: this.realPointers && !isNullPointer(fields.rx_sk) ? ALL_TABLES : NO_TABLES, rxSk };
+        // kfree_skb carries no address. A real pointer names the socket; so does an rx_sk learned
+        // from an exact match; else "whose drops rose", but only among sockets that are all
+        // readable (kfreeDropTables: not for reasons TCP shares). Pairs are made per position.
+        const rxSk = typeof fields.rx_sk === 'string' && !isNullRxSk(fields.rx_sk) ? fields.rx_sk : undefined;
+        const dropTables = kfreeDropTables(fields);
+        return { kind: 'kfree', tables: rxSk !== undefined || dropTables ? ALL_TABLES : NO_TABLES, rxSk, dropTables };
       }
       default:
         return { kind: 'other', tables: NO_TABLES };
     }
   }
 
-  async attribute(events: DropEvent[]): Promise<void> {
+  /**
+   * `records`: the whole batch in ring order, lost records included (what pairing needs to know
+   * that two events were adjacent); without it, `events` stands for the batch.
+   */
+  async attribute(events: DropEvent[], records?: readonly (DropEvent | LostEvent)[]): Promise<void> {
     if (events.length === 0 || this.closed) return;
+    const pairs = this.pairer.pair(records ?? events, fieldsOf);
     const needs = new Array<Need>(events.length);
     // One read after the newest event, covering every table this batch needs.
     const tables = new Set<SocketTable>();
@@ -233,6 +249,7 @@ export class ProcAttributor implements Attributor {
         });
       }
     }
+    this.applyPairs(events, needs, verdicts, pairs);
     // Owners for sockets the last scan predates: wait out the rate limit rather than skip, so an
     // event never goes out owner-less just because its socket is new. A socket first seen before
     // the last scan and still owner-less has no owner (a kernel socket, or its process exited).
@@ -278,6 +295,26 @@ export class ProcAttributor implements Attributor {
   }
 
   /**
+   * A paired kfree_skb gets its UDP event's verdict (`paired` when that named a socket), and
+   * teaches the learned map its rx_sk. UDP verdicts are kept for a pair that straddles batches.
+   */
+  private applyPairs(events: DropEvent[], needs: Need[], verdicts: Verdict[], pairs: Map<DropEvent, DropEvent>): void {
+    for (let i = 0; i < events.length; i++) if (needs[i].kind === 'udp') this.udpVerdicts.set(events[i], verdicts[i]);
+    if (pairs.size === 0) return;
+    for (let i = 0; i < events.length; i++) {
+      const udp = pairs.get(events[i]);
+      if (udp === undefined) continue;
+      const uv = this.udpVerdicts.get(udp);
+      if (uv === undefined) continue;
+      if ('row' in uv) {
+        verdicts[i] = { match: 'paired', row: uv.row, stale: uv.stale };
+        const rxSk = needs[i].rxSk;
+        if (rxSk !== undefined) this.learned.learn(rxSk, uv.row.inode, uv.row.table, events[i].monoNs);
+      } else verdicts[i] = uv;
+    }
+  }
+
+  /**
    * `wide`: measure up to the newest read instead of the first read after the event (a retry
    * after a rescan found a namespace the first read did not cover). Wider, still exact.
    */
@@ -290,13 +327,37 @@ export class ProcAttributor implements Attributor {
     const before = w.before;
     const after = wide ? this.history.latestCovering(need.tables) ?? wAfter.after : wAfter.after;
     const m = need.memo;
-    if (m !== undefined && m.before === before && m.after === after) return m.verdict;
+    const learned = need.kind === 'kfree' ? this.learned.version : 0;
+    if (m !== undefined && m.before === before && m.after === after && m.learned === learned) return m.verdict;
     let verdict: Verdict = NONE;
     if (need.kind === 'udp') verdict = need.key ? byAddress(need.key, before, after) : NONE;
     else if (need.kind === 'rcvqueue') verdict = byDrops(need.tables, before, after);
-    else if (need.kind === 'kfree') verdict = need.rxSk !== undefined ? byPointer(need.rxSk, before, after) : NONE;
-    need.memo = { before, after, verdict };
+    else if (need.kind === 'kfree') verdict = this.judgeKfree(ev, need, before, after);
+    need.memo = { before, after, learned: need.kind === 'kfree' ? this.learned.version : 0, verdict };
     return verdict;
+  }
+
+  /** kfree_skb, most exact first: real pointer, learned rx_sk, whose drops rose. */
+  private judgeKfree(ev: DropEvent, need: Need, before: TableRead | undefined, after: TableRead | undefined): Verdict {
+    if (need.rxSk !== undefined) {
+      if (this.realPointers) {
+        const v = byPointer(need.rxSk, before, after);
+        if (v.match !== 'none') return v;
+      }
+      const hit = this.learned.lookup(need.rxSk, ev.monoNs, before, after);
+      if (hit) {
+        const a = after?.rows.get(hit.inode);
+        const row = a ?? before?.rows.get(hit.inode);
+        if (row) return { match: 'learned', row, stale: a === undefined };
+      }
+    }
+    if (need.dropTables) {
+      const v = byDrops(need.dropTables, before, after);
+      // One socket's drops rose and no other could have: exact, so its rx_sk can be learned.
+      if ('row' in v && need.rxSk !== undefined) this.learned.learn(need.rxSk, v.row.inode, v.row.table, ev.monoNs);
+      return v;
+    }
+    return NONE;
   }
 
   private socketInfo(row: NsRow, stale: boolean): SocketInfo {
@@ -346,8 +407,9 @@ function copyInfo(i: SocketInfo): SocketInfo {
   return c;
 }
 
-function isNullPointer(v: unknown): boolean {
-  return v === undefined || v === null || v === '0x0' || v === 0;
+/** The fields pairing looks at, without turning off the event's fast NDJSON path. */
+function fieldsOf(ev: DropEvent): Record<string, unknown> {
+  return ev instanceof DecodedDrop ? ev.readFields() : ev.fields;
 }
 
 /** kptr_restrict=1 prints real addresses to a reader with CAP_SYSLOG (root); 0 hashes, 2 zeroes. */
