@@ -3,13 +3,17 @@
 // the same packet on the same CPU, and `--port` keeps them. The kernel's own per-socket `drops`
 // counter is the reference. Other engineers' floods may run at the same time: --port scopes the
 // output to our sink, and nothing outside it is counted.
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { assertBuilt, startCli, stopAllCli } from '../helpers/cli.js';
 import { describeLive } from '../helpers/live.js';
 import { udpSocketDrops } from '../helpers/procnet-read.js';
 import { addrPort, send, startSink, stopAllRxflood, type Sink } from '../helpers/rxflood.js';
-import { readSysctl } from '../helpers/sysctl.js';
+import { readSysctl, withSysctl } from '../helpers/sysctl.js';
+import { openTracer } from '../../src/tracer.js';
+import type { DropEvent } from '../../src/decode/events.js';
 import { parseFormat } from '../../src/format/parse.js';
 import { withTracefs } from '../../src/tracefs/locate.js';
 
@@ -37,12 +41,13 @@ async function settledUdpDrops(sink: Sink, atLeast: number): Promise<number> {
 describeLive('kfree_skb on its socket without real pointers', () => {
   let kptrAtStart = '';
   let udpFields: string[] = [];
+  let kfreeFields: string[] = [];
   beforeAll(async () => {
     assertBuilt();
     kptrAtStart = await readSysctl('kernel/kptr_restrict');
     // The layout, through the product's own parser: it says which event of a pair comes first.
-    udpFields = await withTracefs({ notice: () => {} }, (root) =>
-      parseFormat(readFileSync(`${root}/events/udp/udp_fail_queue_rcv_skb/format`, 'utf8'), 'udp').fields.map((f) => f.name),
+    [udpFields, kfreeFields] = await withTracefs({ notice: () => {} }, (root) =>
+      ['udp/udp_fail_queue_rcv_skb', 'skb/kfree_skb'].map((e) => parseFormat(readFileSync(`${root}/events/${e}/format`, 'utf8'), e.split('/')[0]).fields.map((f) => f.name)),
     );
   });
   afterEach(async () => {
@@ -99,4 +104,89 @@ describeLive('kfree_skb on its socket without real pointers', () => {
       }
     });
   }
+
+  it('udp_mem squeeze: PROTO_MEM kfree_skb drops (no udp event on 6.11+) land on our socket through the rx_sk its paired drops taught', async () => {
+    // A receiver we can drain and grow: SOCKET_RCVBUFF drops first (paired: rx_sk learned), then
+    // it empties its queue and takes a 4 MB buffer, and under udp_mem "2 2 2" it drops for
+    // protocol memory. Before 6.11 there is no rx_sk; the udp event fires for PROTO_MEM there
+    // (measured on 6.1), so those are paired instead.
+    const py = spawn('python3', ['-u', '-c', `
+import socket, os, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 33, 1)  # SO_RCVBUFFORCE: the minimum
+s.bind(('127.0.0.1', 0))
+print('READY', s.getsockname()[1], os.fstat(s.fileno()).st_ino, flush=True)
+for line in sys.stdin:
+    if line.strip() == 'drain':
+        s.setblocking(False)
+        try:
+            while True: s.recv(65536)
+        except BlockingIOError: pass
+        s.setsockopt(socket.SOL_SOCKET, 33, 4 << 20)
+        print('DRAINED', flush=True)
+`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: py.stdout! })[Symbol.asyncIterator]();
+    const next = async (prefix: string) => {
+      for (;;) {
+        const r = await lines.next();
+        if (r.done) throw new Error(`receiver exited before ${prefix}`);
+        if (r.value.startsWith(prefix)) return r.value.split(' ');
+      }
+    };
+    try {
+      const [, portText, inodeText] = await next('READY');
+      const port = Number(portText);
+      const inode = Number(inodeText);
+      const drops = () => udpSocketDrops(inode)?.drops ?? 0;
+      const tracer = await openTracer({ events: ['skb:kfree_skb'], reasons: ['SOCKET_RCVBUFF', 'PROTO_MEM'], port, notice: () => undefined });
+      const events: DropEvent[] = [];
+      let lost = 0;
+      tracer.on('drop', (e) => events.push(e));
+      tracer.on('lost', (l) => (lost += l.lost));
+      const d0 = drops();
+      let d1 = 0;
+      let d2 = 0;
+      const origUdpMem = await readSysctl('net/ipv4/udp_mem');
+      try {
+        await send({ to: addrPort('127.0.0.1', port), count: 500 });
+        await sleep(300);
+        d1 = drops();
+        py.stdin!.write('drain\n');
+        await next('DRAINED');
+        await withSysctl('net/ipv4/udp_mem', '2 2 2', async () => {
+          await send({ to: addrPort('127.0.0.1', port), count: 3000, size: 1400 });
+          await sleep(300);
+        });
+        d2 = drops();
+        await sleep(300);
+      } finally {
+        await tracer.close();
+      }
+      expect(await readSysctl('net/ipv4/udp_mem')).toBe(origUdpMem);
+      const kfree = events.filter((e) => e.event === 'skb:kfree_skb');
+      const udp = events.filter((e) => e.event === 'udp:udp_fail_queue_rcv_skb');
+      const h: Record<string, number> = {};
+      for (const e of kfree) h[`${e.fields.reason}/${e.match}/${e.socket?.inode ?? null}`] = (h[`${e.fields.reason}/${e.match}/${e.socket?.inode ?? null}`] ?? 0) + 1;
+      console.log(`[kfree] udp_mem squeeze port ${port}: drops rcvbuf phase ${d1 - d0}, udp_mem phase ${d2 - d1}, udp events ${udp.length}, kfree ${JSON.stringify(h)}, lost ${lost}`);
+      expect(lost).toBe(0);
+      expect(d1 - d0).toBeGreaterThan(400);
+      expect(d2 - d1, 'the squeeze made protocol-memory drops').toBeGreaterThan(100);
+      // --port kept only events on our socket; none on another.
+      for (const e of kfree) expect(e.socket?.inode).toBe(inode);
+      const protoMem = kfree.filter((e) => e.fields.reason === 'PROTO_MEM');
+      if (kfreeFields.includes('rx_sk')) {
+        // 6.11+: every drop of ours is there, PROTO_MEM ones through the learned rx_sk.
+        expect(kfree.length).toBe(d2 - d0);
+        expect(protoMem.length).toBeGreaterThan(100);
+        expect(new Set(protoMem.map((e) => e.match))).toEqual(new Set(['learned']));
+      } else {
+        // Before 6.11 the layout has no rx_sk: only pairs (or drops) can name the socket.
+        expect(kfree.every((e) => e.match === 'paired' || e.match === 'drops')).toBe(true);
+        expect(kfree.length).toBeGreaterThanOrEqual(Math.floor(udp.length * 0.9));
+      }
+    } finally {
+      py.stdin!.end();
+      py.kill();
+    }
+  });
 });
