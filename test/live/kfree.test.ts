@@ -12,6 +12,7 @@ import { describeLive } from '../helpers/live.js';
 import { udpSocketDrops } from '../helpers/procnet-read.js';
 import { addrPort, send, startSink, stopAllRxflood, type Sink } from '../helpers/rxflood.js';
 import { readSysctl, withSysctl } from '../helpers/sysctl.js';
+import { kernelLayout } from '../helpers/kernel.js';
 import { openTracer } from '../../src/tracer.js';
 import type { DropEvent } from '../../src/decode/events.js';
 import { parseFormat } from '../../src/format/parse.js';
@@ -86,20 +87,22 @@ describeLive('kfree_skb on its socket without real pointers', () => {
         expect(e.fields.reason).toBe('SOCKET_RCVBUFF');
         expect(e.socket.owners).toContainEqual({ pid: sink.pid, comm: 'rxt-kfree' });
       }
-      const udpFiresForV6 = udpFields.includes('dport'); // 6.10+ layouts fire it for IPv6 (6.5+)
-      if (host === '::1' && !udpFiresForV6) {
-        // Before 6.10 the layout cannot tell 6.5–6.9 (fires for IPv6) from older (does not).
-        expect(udp.length === delta || udp.length === 0).toBe(true);
+      const k = await kernelLayout();
+      const udpFirst = udpFields.includes('dport'); // 6.10+: the udp event fires before the free
+      if (host === '::1' && !k.udp6Event) {
+        // k.need.udp6Event.why: no udp event to pair with; only whose drops rose names the socket.
+        expect(udp, k.need.udp6Event.why).toEqual([]);
+        expect(kfree.length).toBe(delta);
+        expect(new Set(kfree.map((e) => e.match))).toEqual(new Set(['drops']));
       } else expect(udp.length).toBe(delta);
-      if (udp.length === delta && udpFiresForV6) {
+      if (udp.length === delta && udpFirst) {
         // 6.10+: the udp event, then its kfree_skb right after it on the same CPU: all paired.
         expect(kfree.length).toBe(delta);
         expect(hist).toEqual({ [`paired/${sink.inode}`]: delta });
       } else if (udp.length === delta) {
         // Before 6.10 the kfree_skb comes first; one that ends a batch meets its udp event only in
-        // the next, after it went out: those few fall back to `drops` (or are left out as
-        // ambiguous while others' floods run). Never on another socket (checked above).
-        expect(kfree.length).toBeGreaterThanOrEqual(delta * 0.95);
+        // the next, after it went out: those few fall back to `drops`. Never another socket.
+        expect(kfree.length).toBe(delta);
         expect(hist[`paired/${sink.inode}`]).toBeGreaterThanOrEqual(delta * 0.9);
       }
     });
@@ -187,6 +190,46 @@ for line in sys.stdin:
     } finally {
       py.stdin!.end();
       py.kill();
+    }
+  });
+
+  it('IPv6 [::1] drops with the default events: the udp event on 6.5+; before 6.5 kfree_skb filtered to IPv6, said once, each drop on our socket', async () => {
+    const k = await kernelLayout();
+    const sink = await startSink({ bind: addrPort('::1', 0), rcvbuf: 1, comm: 'rxt-udp6' });
+    const cli = startCli(['trace', '--port', String(sink.port), '--ring-pages', '1024']);
+    await cli.waitForPerfFds(1);
+    await sleep(300);
+    const before = udpDrops(sink);
+    await send({ to: addrPort('::1', sink.port), count: N });
+    const delta = (await settledUdpDrops(sink, before + N * 0.9)) - before;
+    await sleep(500);
+    cli.signal('SIGINT');
+    const r = await cli.exited;
+    expect(r.code, r.stderr).toBe(0);
+    const recs = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Json);
+    const udp = recs.filter((e) => e.event === 'udp:udp_fail_queue_rcv_skb');
+    const kfree = recs.filter((e) => e.event === 'skb:kfree_skb');
+    const notices = r.stderr.split('\n').filter((l) => /for IPv6 UDP drops/.test(l));
+    console.log(`[kfree] IPv6 default events on Linux ${k.release} (udp6 event: ${k.udp6Event}): drops Δ ${delta}, udp events ${udp.length}, kfree ${kfree.length}, notices ${notices.length}`);
+    expect(delta).toBeGreaterThan(N * 0.9);
+    expect(recs.filter((e) => e.event === 'lost')).toEqual([]);
+    if (k.udp6Event) {
+      expect(udp.length).toBe(delta);
+      expect(udp.every((e) => e.socket?.inode === sink.inode)).toBe(true);
+      expect(kfree).toEqual([]);
+      expect(notices).toEqual([]);
+    } else {
+      // k.need.udp6Event.why: the kernel fires nothing for IPv6 UDP drops; kfree_skb stands in.
+      expect(udp, k.need.udp6Event.why).toEqual([]);
+      expect(notices).toHaveLength(1);
+      expect(kfree.length).toBe(delta);
+      for (const e of kfree) {
+        expect(e.fields.protocol).toBe(34525);
+        expect(e.fields.reason).toBe('SOCKET_RCVBUFF');
+        expect(e.match).toBe('drops');
+        expect(e.socket.inode).toBe(sink.inode);
+        expect(e.socket.owners).toContainEqual({ pid: sink.pid, comm: 'rxt-udp6' });
+      }
     }
   });
 });
