@@ -15,7 +15,7 @@ export interface SocketOwner {
 }
 
 export interface SocketInfo {
-  table: 'udp' | 'udp6' | 'raw' | 'raw6' | 'icmp' | 'icmp6';
+  table: 'udp' | 'udp6' | 'raw' | 'raw6' | 'icmp' | 'icmp6' | 'tcp' | 'tcp6';
   inode: number;
   local: string;
   remote: string;
