@@ -9,6 +9,7 @@ import { andFilters, filterableFields, filterFields, portField, reasonFilter, va
 import { fullName, listEvents, readEventFiles, resolveEventName } from './tracefs/events.js';
 import { withTracefs, type TracefsOptions } from './tracefs/locate.js';
 import { udp6EventFires, udp6KfreeFilter } from './plan-udp6.js';
+import { TCP_EVENTS, tcpReasons } from './plan-tcp.js';
 
 /** The source article's three socket-level drop tracepoints. */
 export const DEFAULT_EVENTS = ['udp:udp_fail_queue_rcv_skb', 'sock:sock_rcvqueue_full', 'sock:sock_exceed_buf_limit'];
@@ -24,6 +25,11 @@ export interface PlanOptions {
   tracefs?: TracefsOptions;
   /** Called with a line a user should see (a mount made, an event left out). */
   notice?: (message: string) => void;
+  /**
+   * The default event set: `udp` (the three socket-level UDP/ping tracepoints) or `tcp`
+   * (skb:kfree_skb filtered to this kernel's TCP receive reasons, and sock_exceed_buf_limit).
+   */
+  proto?: 'udp' | 'tcp';
   /** `uname -r` of the kernel the plan is for (default: this one); decides the IPv6 fallback. */
   kernelRelease?: string;
 }
@@ -53,7 +59,8 @@ export async function buildPlan(opts: PlanOptions): Promise<EventPlan> {
   if (opts.port !== undefined && (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535)) {
     throw new RxtraceError('EBADPORT', `port ${opts.port} is not a port number (0-65535)`, { hint: 'give --port a number such as 5000' });
   }
-  const requested = [...(opts.only ? [] : DEFAULT_EVENTS), ...(opts.events ?? [])];
+  const defaults = opts.proto === 'tcp' ? TCP_EVENTS : DEFAULT_EVENTS;
+  const requested = [...(opts.only ? [] : defaults), ...(opts.events ?? [])];
   if (opts.reasons?.length && !requested.some((e) => /(^|:)kfree_skb$/.test(e))) {
     requested.push('skb:kfree_skb');
     notice('--reason given: tracing skb:kfree_skb too');
@@ -66,7 +73,7 @@ export async function buildPlan(opts: PlanOptions): Promise<EventPlan> {
     const schemas: EventSchema[] = [];
     const seen = new Set<string>();
     for (const name of requested) {
-      const isDefault = !opts.only && DEFAULT_EVENTS.includes(name) && !(opts.events ?? []).includes(name);
+      const isDefault = !opts.only && defaults.includes(name) && !(opts.events ?? []).includes(name);
       let ref;
       try {
         ref = resolveEventName(name, available);
@@ -169,7 +176,14 @@ function planFilters(schemas: EventSchema[], opts: PlanOptions, missing: string[
       if (pf) portFilter = `${pf} == ${opts.port}`;
       else portInUserSpace = true;
     }
-    const reason = opts.reasons?.length && schema.symbols.has('reason') ? reasonFilter(schema, opts.reasons) : undefined;
+    // --proto tcp without --reason: the TCP receive reasons this kernel has.
+    const tcpDefault = opts.proto === 'tcp' && !opts.only && !opts.reasons?.length && schema.name === 'kfree_skb' ? tcpReasons(schema) : [];
+    if (opts.proto === 'tcp' && !opts.only && !opts.reasons?.length && schema.name === 'kfree_skb' && tcpDefault.length === 0) {
+      throw new RxtraceError('EBADREASON', `${schema.system}:${schema.name} has no TCP drop reasons on this kernel (reasons arrived in 5.17)`, {
+        hint: 'TCP drops show in the counters here: rxtrace stats (TcpExt) and rxtrace sockets --proto tcp',
+      });
+    }
+    const reason = opts.reasons?.length && schema.symbols.has('reason') ? reasonFilter(schema, opts.reasons) : tcpDefault.length ? reasonFilter(schema, tcpDefault) : undefined;
     if (opts.reasons?.length && schema.name === 'kfree_skb' && !reason) reasonFilter(schema, opts.reasons); // throws the clear error
     const udp6 = fallback?.schema === schema ? fallback.filter : undefined;
     out.push({ compiled: compileSchema(schema), filter: andFilters([userFilter, portFilter, reason, udp6]), portInUserSpace });
