@@ -99,4 +99,21 @@ describeLive('TCP listen overflows: counters and the listener socket (sock_diag)
     expect(text.stdout).toMatch(new RegExp(`tcp\\s+LISTEN\\s+\\d+\\s+1\\s+127\\.0\\.0\\.1:${l.port}\\s+0\\.0\\.0\\.0:0\\s+${ss}\\s+${l.inode}\\s+\\d+\\s+rxt-listener\\[${l.pid}\\]`));
     l.stop();
   });
+
+  it('rxtrace top during a connect storm names the overflowing listener and its process, and shows the tcp line', async () => {
+    const l = await startListener();
+    const top = startCli(['top', '-i', '1', '-n', '4']);
+    await sleep(1200);
+    execFileSync('python3', ['-c', STORM, String(l.port)]);
+    const r = await top.exited;
+    expect(r.code, r.stderr).toBe(0);
+    const rows = r.stdout.split('\n').filter((x) => x.includes(`127.0.0.1:${l.port}`));
+    console.log(`[tcp-listen] top rows for ${l.port}:\n${rows.join('\n')}`);
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) expect(row).toMatch(new RegExp(`\\btcp\\s+127\\.0\\.0\\.1:${l.port}\\s+rxt-listener\\[${l.pid}\\]`));
+    // at least one refresh saw its drops rise (a rate above 0)
+    expect(rows.some((x) => /^\s*[1-9][\d.]*[kM]?\*?\s/.test(x))).toBe(true);
+    expect(r.stdout).toMatch(/^\s+tcp\s+.*ListenDrops [1-9]/m);
+    l.stop();
+  });
 });
