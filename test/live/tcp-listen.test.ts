@@ -10,6 +10,7 @@ import { afterEach, beforeAll, expect, it } from 'vitest';
 import { assertBuilt, runCli, stopAllCli, startCli } from '../helpers/cli.js';
 import { describeLive } from '../helpers/live.js';
 import { nstat } from '../helpers/procnet-read.js';
+import { freePort } from '../helpers/ports.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 type Json = Record<string, any>;
@@ -114,6 +115,41 @@ describeLive('TCP listen overflows: counters and the listener socket (sock_diag)
     // at least one refresh saw its drops rise (a rate above 0)
     expect(rows.some((x) => /^\s*[1-9][\d.]*[kM]?\*?\s/.test(x))).toBe(true);
     expect(r.stdout).toMatch(/^\s+tcp\s+.*ListenDrops [1-9]/m);
+    l.stop();
+  });
+
+  it('serve: TcpExt listen counters rise with nstat, and the listener is a socket series with its drops and owner', async () => {
+    const l = await startListener();
+    const port = await freePort(); // free for UDP; serve binds TCP on it, and says so if it cannot
+    const serve = startCli(['serve', '--listen', `127.0.0.1:${port}`]);
+    const scrape = async (): Promise<string> => {
+      for (let i = 0; i < 50; i++) {
+        try {
+          return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        } catch {
+          await sleep(100);
+        }
+      }
+      throw new Error(`serve did not answer on ${port}: ${serve.stderr()}`);
+    };
+    const metric = (text: string, name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+    const m0 = await scrape();
+    const n0 = nstat();
+    execFileSync('python3', ['-c', STORM, String(l.port)]);
+    await sleep(300);
+    const n1 = nstat();
+    const m1 = await scrape();
+    serve.signal('SIGTERM');
+    await serve.exited;
+    const d = metric(m1, 'rxtrace_tcpext_listen_overflows_total') - metric(m0, 'rxtrace_tcpext_listen_overflows_total');
+    const series = m1.split('\n').find((x) => x.startsWith('rxtrace_socket_drops_total{') && x.includes(`local="127.0.0.1:${l.port}"`));
+    const ss = ssDrops(l.port);
+    console.log(`[tcp-listen] serve: ListenOverflows +${d} (nstat +${n1.TcpExtListenOverflows - n0.TcpExtListenOverflows}), ${series}, ss d${ss}`);
+    expect(d).toBe(n1.TcpExtListenOverflows - n0.TcpExtListenOverflows);
+    expect(d).toBeGreaterThan(100);
+    expect(series).toMatch(/table="tcp"/);
+    expect(series).toMatch(/comm="rxt-listener"/);
+    expect(Number(series!.split(' ').pop())).toBe(ss);
     l.stop();
   });
 });
