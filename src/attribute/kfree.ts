@@ -81,6 +81,8 @@ function single(ev: DropEvent): boolean {
 interface Learned {
   inode: number;
   table: SocketTable;
+  /** Its local port: a read scoped to other ports says nothing about it. */
+  port: number;
   /** CLOCK_MONOTONIC ns of the drop it was learned from (the socket was alive then). */
   atNs: number;
 }
@@ -96,13 +98,13 @@ export class RxSkMap {
   /** Bumped on every change: verdicts memoized against an older map are stale. */
   version = 0;
 
-  learn(rxSk: string, inode: number, table: SocketTable, atNs: number): void {
+  learn(rxSk: string, inode: number, table: SocketTable, port: number, atNs: number): void {
     if (isNullRxSk(rxSk)) return;
     const cur = this.map.get(rxSk);
     // The same socket again: keep the earliest time it was known alive (any such time proves as
     // much), so a storm of drops on one socket does not invalidate memoized verdicts per event.
     if (cur && cur.inode === inode && cur.atNs <= atNs) return;
-    this.map.set(rxSk, { inode, table, atNs: cur && cur.inode === inode ? Math.min(cur.atNs, atNs) : atNs });
+    this.map.set(rxSk, { inode, table, port, atNs: cur && cur.inode === inode ? Math.min(cur.atNs, atNs) : atNs });
     this.version++;
   }
 
@@ -112,7 +114,7 @@ export class RxSkMap {
     if (!e) return undefined;
     // Learned before the event: alive after it too? Learned after: alive before it too?
     const far = e.atNs <= t ? after : before;
-    if (far === undefined || !far.tables.has(e.table)) return undefined;
+    if (far === undefined || !covers(far, e)) return undefined;
     if (!far.rows.has(e.inode)) {
       // It is gone (or was not yet there): the address may now be another socket's.
       if (e.atNs <= t) this.forget(rxSk);
@@ -124,7 +126,7 @@ export class RxSkMap {
   /** Forget every socket a read of its table no longer lists (it closed). */
   prune(read: TableRead): void {
     for (const [k, e] of this.map) {
-      if (read.startNs > e.atNs && read.tables.has(e.table) && !read.rows.has(e.inode)) this.forget(k);
+      if (read.startNs > e.atNs && covers(read, e) && !read.rows.has(e.inode)) this.forget(k);
     }
   }
 
@@ -135,6 +137,13 @@ export class RxSkMap {
   get size(): number {
     return this.map.size;
   }
+}
+
+/** Whether `read` lists every socket of the entry's table on its port (whole, or scoped to it). */
+function covers(read: TableRead, e: Learned): boolean {
+  if (!read.tables.has(e.table)) return false;
+  const scoped = read.ports?.get(e.table);
+  return scoped === undefined || scoped.has(e.port);
 }
 
 export function isNullRxSk(v: unknown): boolean {

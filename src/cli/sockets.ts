@@ -17,11 +17,13 @@ export function registerSockets(program: Command): void {
     .option('--table <name...>', `tables to read (${SOCKET_TABLES.join(', ')})`, collectList)
     .option('--proto <proto>', 'udp (UDP, raw and ICMP tables; the default), tcp (every TCP socket, as ss -tam, through sock_diag) or all', protoOption)
     .option('--dropping', 'only sockets with drops > 0')
+    .option('--no-owners', 'skip the /proc/PID/fd scan for owners (fast on hosts with many open files)')
     .option('--format <fmt>', 'ndjson or text (default: ndjson when stdout is not a TTY)', formatOption)
-    .action(async (opts: { table?: string[]; dropping?: boolean; format?: Format; proto?: Proto }) => {
+    .action(async (opts: { table?: string[]; dropping?: boolean; owners?: boolean; format?: Format; proto?: Proto }) => {
       const proto = opts.proto ?? 'udp';
       if (proto !== 'udp' && opts.table) throw new RxtraceError('EUSAGE', '--table names UDP, raw and ICMP tables; it does not go with --proto tcp or all', { hint: 'drop --table, or use --proto udp' });
-      const owners = await scanSocketOwners('/proc');
+      // One scan for both readers (--no-owners: namespaces only, no /proc/PID/fd).
+      const owners = await scanSocketOwners('/proc', { fds: opts.owners !== false });
       let tcp: TcpSocketRow[] = [];
       if (proto !== 'udp') {
         const r = await readTcpSockets(owners);
@@ -36,7 +38,7 @@ export function registerSockets(program: Command): void {
         }
         return t as SocketTable;
       });
-      let rows = proto === 'tcp' ? [] : await readSockets({ tables, owners });
+      let rows = proto === 'tcp' ? [] : await readSockets({ tables, owners, withOwners: opts.owners !== false });
       if (opts.dropping) rows = rows.filter((r) => (r.drops ?? 0) > 0);
       const out = new LineWriter();
       if (defaultFormat(opts.format) === 'ndjson') {

@@ -20,6 +20,8 @@ export interface NetnsRef {
 
 export class SockDiagSource {
   private closed = false;
+  /** Namespaces with an open netlink socket (as far as we know: a failed query closes its own). */
+  private readonly keys = new Set<number>();
   /** Requests and replies, for tests and the bench ("no whole-table read per event"). */
   readonly stats = { queries: 0, requests: 0, sockets: 0, fullDumps: 0 };
 
@@ -79,19 +81,23 @@ export class SockDiagSource {
 
   private async run(key: number, nsPath: string, bufs: ArrayBuffer[]): Promise<ArrayBuffer[]> {
     try {
-      return await this.native.query(key, nsPath, bufs);
+      const r = await this.native.query(key, nsPath, bufs);
+      this.keys.add(key);
+      return r;
     } catch (e) {
+      this.keys.delete(key);
       throw asError(e);
     }
   }
 
   /** Close the netlink sockets of namespaces not in `live` (each one pins its namespace). */
-  retain(live: ReadonlySet<number>, known: Iterable<number>): void {
-    for (const k of known) if (!live.has(k)) this.native.forget(k);
+  retain(live: ReadonlySet<number>): void {
+    for (const k of [...this.keys]) if (!live.has(k)) this.forget(k);
   }
 
   forget(netnsInode: number): void {
-    this.native.forget(netnsInode);
+    this.keys.delete(netnsInode);
+    if (!this.closed) this.native.forget(netnsInode);
   }
 
   /** Netlink sockets held open (one per namespace asked). */

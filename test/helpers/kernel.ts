@@ -3,7 +3,7 @@
 // kernel's layout shows (6.1: lport, no addresses; 6.18: dport, family, saddr/daddr, rx_sk).
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { it } from 'vitest';
+import { expect, it } from 'vitest';
 import { parseFormat, payloadFields, type EventSchema } from '../../src/format/index.js';
 import { listEvents, readEventFiles } from '../../src/tracefs/events.js';
 import { withTracefs } from '../../src/tracefs/locate.js';
@@ -68,6 +68,9 @@ export interface KernelLayout {
     event(name: string): Requirement;
   };
 }
+
+/** A requirement every kernel meets (for a case table where only some rows need more). */
+export const ALWAYS: Requirement = { ok: true, why: 'every kernel' };
 
 export function parseRelease(rel: string): { major: number; minor: number } {
   const m = /^(\d+)\.(\d+)/.exec(rel);
@@ -165,6 +168,29 @@ export function portFilterArgs(k: KernelLayout, port: number): string[] {
 export function eventPort(k: KernelLayout, fields: Record<string, unknown> | undefined): number | undefined {
   const v = fields?.[k.udp.portField];
   return typeof v === 'number' ? v : undefined;
+}
+
+/**
+ * Check a decoded udp_fail_queue_rcv_skb's fields against what this kernel's layout can show:
+ * since 6.10 the local port as `dport`, the socket's family and the packet's daddr (`addr:port`);
+ * before, `lport` and nothing else (no address to check, and none must appear).
+ */
+export function expectUdpFields(
+  k: KernelLayout,
+  fields: Record<string, unknown> | undefined,
+  want: { port: number; family?: 'AF_INET' | 'AF_INET6'; daddr?: string; saddr?: RegExp },
+): void {
+  expect(fields?.[k.udp.portField], `${k.udp.portField} on Linux ${k.release}`).toBe(want.port);
+  if (k.udp.addresses) {
+    if (want.family) expect(fields?.family).toBe(want.family);
+    if (want.daddr) expect(fields?.daddr).toBe(want.daddr);
+    if (want.saddr) expect(String(fields?.saddr)).toMatch(want.saddr);
+  } else {
+    // the pre-6.10 layout: exactly rc and lport, so nothing rxtrace prints can claim an address
+    expect(Object.keys(fields ?? {}).sort(), `fields on Linux ${k.release}`).toEqual([...k.udp.fields].sort());
+    expect(fields).not.toHaveProperty('daddr');
+    expect(fields).not.toHaveProperty('family');
+  }
 }
 
 /**

@@ -10,6 +10,7 @@ import { withNetns } from '../helpers/netns.js';
 import { settledUdpSocketDrops, udpSocketDrops } from '../helpers/procnet-read.js';
 import { addrPort, send, startSink, stopAllRxflood } from '../helpers/rxflood.js';
 import { createServer } from 'node:net';
+import { readSockets } from '../../src/sockets.js';
 import { createSocket } from 'node:dgram';
 
 const netnsOf = (pid: number | 'self'): number => Number(/\[(\d+)\]/.exec(readlinkSync(`/proc/${pid}/ns/net`))![1]);
@@ -86,6 +87,22 @@ describeLive('sock_diag source', () => {
     } finally {
       srv.close();
       src.close();
+    }
+  });
+
+  it('readSockets(): sock_diag and /proc list the same sink (inode, address, drops, owner); withOwners false skips owners', async () => {
+    const sink = await startSink({ bind: '127.0.0.1:0', rcvbuf: 1, comm: 'rx-diag-sock' });
+    try {
+      await send({ to: addrPort('127.0.0.1', sink.port), count: 300 });
+      const drops = await settledUdpSocketDrops(sink.inode);
+      const viaDiag = (await readSockets({ tables: ['udp'], source: 'sock_diag' })).find((r) => r.inode === sink.inode);
+      const viaProc = (await readSockets({ tables: ['udp'], source: 'proc' })).find((r) => r.inode === sink.inode);
+      const bare = (await readSockets({ tables: ['udp'], withOwners: false })).find((r) => r.inode === sink.inode);
+      expect(viaDiag).toMatchObject({ local: `127.0.0.1:${sink.port}`, drops, owners: [{ pid: sink.pid, comm: 'rx-diag-sock' }] });
+      expect(viaProc).toMatchObject({ local: viaDiag!.local, remote: viaDiag!.remote, drops, netns: viaDiag!.netns, uid: viaDiag!.uid, owners: viaDiag!.owners });
+      expect(bare).toMatchObject({ local: viaDiag!.local, drops, owners: [] });
+    } finally {
+      await sink.stop();
     }
   });
 

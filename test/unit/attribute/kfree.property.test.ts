@@ -122,7 +122,7 @@ describe('RxSkMap never names a socket that did not own the address at the drop'
             ops.push({
               at: after.startNs + 0.01,
               run: () => {
-                m.learn(s.addr!, s.inode, 'udp', l.t + 0.5);
+                m.learn(s.addr!, s.inode, 'udp', 1, l.t + 0.5);
                 const cur = taught.get(s.addr!);
                 taught.set(s.addr!, { inode: s.inode, at: cur?.inode === s.inode ? Math.min(cur.at, l.t + 0.5) : l.t + 0.5 });
               },
@@ -159,7 +159,7 @@ describe('RxSkMap never names a socket that did not own the address at the drop'
   it('coverage: a socket learned and alive across the window is found', () => {
     const m = new RxSkMap();
     const r = (t: number, inodes: number[]): TableRead => ({ startNs: t, endNs: t + 1, tables: new Set(['udp']), rows: new Map(inodes.map((i) => [i, row(i)])) });
-    m.learn('0xa', 1, 'udp', 5);
+    m.learn('0xa', 1, 'udp', 1, 5);
     m.prune(r(10, [1]));
     expect(m.lookup('0xa', 15, r(10, [1]), r(20, [1]))?.inode).toBe(1);
     expect(m.lookup('0xa', 3, r(0, [1]), r(10, [1]))?.inode).toBe(1);

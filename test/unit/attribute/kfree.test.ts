@@ -72,7 +72,7 @@ const read = (at: number, inodes: number[]): TableRead => ({ startNs: at, endNs:
 describe('RxSkMap', () => {
   it('answers while the socket provably lives, and forgets it when it goes', () => {
     const m = new RxSkMap();
-    m.learn('0xffff1', 7, 'udp', 100);
+    m.learn('0xffff1', 7, 'udp', 5000, 100);
     // Learned before the event: the read after the event must still list it.
     expect(m.lookup('0xffff1', 150, read(120, [7]), read(160, [7]))?.inode).toBe(7);
     expect(m.lookup('0xffff1', 150, read(120, [7]), read(160, [8]))).toBeUndefined();
@@ -82,16 +82,16 @@ describe('RxSkMap', () => {
 
   it('learned after the event: the read before it must list the socket', () => {
     const m = new RxSkMap();
-    m.learn('0xffff2', 9, 'udp', 200);
+    m.learn('0xffff2', 9, 'udp', 5000, 200);
     expect(m.lookup('0xffff2', 150, read(140, [9]), read(210, [9]))?.inode).toBe(9);
     expect(m.lookup('0xffff2', 150, read(140, []), read(210, [9]))).toBeUndefined();
   });
 
   it('prune drops sockets a later read no longer lists; null rx_sk is never learned', () => {
     const m = new RxSkMap();
-    m.learn('0xa', 1, 'udp', 10);
-    m.learn('0xb', 2, 'udp', 10);
-    m.learn('0x0', 3, 'udp', 10);
+    m.learn('0xa', 1, 'udp', 5000, 10);
+    m.learn('0xb', 2, 'udp', 5000, 10);
+    m.learn('0x0', 3, 'udp', 5000, 10);
     expect(m.size).toBe(2);
     m.prune(read(20, [2]));
     expect(m.lookup('0xa', 30, read(25, [1]), read(35, [1]))).toBeUndefined();
@@ -100,9 +100,9 @@ describe('RxSkMap', () => {
 
   it('a storm on one socket does not change the version per event', () => {
     const m = new RxSkMap();
-    m.learn('0xa', 1, 'udp', 10);
+    m.learn('0xa', 1, 'udp', 5000, 10);
     const v = m.version;
-    for (let i = 11; i < 100; i++) m.learn('0xa', 1, 'udp', i);
+    for (let i = 11; i < 100; i++) m.learn('0xa', 1, 'udp', 5000, i);
     expect(m.version).toBe(v);
   });
 });
