@@ -16,9 +16,10 @@ import { NEED_POINTERS, ReadHistory, type NsRow, type TableRead } from './histor
 import { ownNetns, readTables, type ReadTablesOptions } from './netns-tables.js';
 import { openSocketSource, type SourceChoice } from '../sockdiag/select.js';
 import type { SockDiagSource } from '../sockdiag/source.js';
-import { ALL_TABLES, byAddress, byDrops, byPointer, RCVQUEUE_TABLES, udpKey, type UdpKey, type Verdict } from './strategies.js';
+import { ALL_TABLES, byAddress, byDrops, RCVQUEUE_TABLES, udpKey, type UdpKey, type Verdict } from './strategies.js';
 import type { Attributor } from './types.js';
-import { isNullRxSk, KfreePairer, kfreeDropTables, RxSkMap } from './kfree.js';
+import { KfreePairer, RxSkMap } from './kfree.js';
+import { applyPairs, judgeKfree, kfreeNeed } from './kfree-judge.js';
 
 export interface ProcAttributorOptions {
   procRoot?: string;
@@ -45,9 +46,9 @@ interface Need {
   port: number;
   key?: UdpKey;
   rxSk?: string;
-  /** kfree_skb: the tables whose `drops` could show which socket it was (kfreeDropTables). */
+  /** kfree_skb: the tables whose `drops` could show its socket (kfreeDropTables). */
   dropTables?: readonly SocketTable[];
-  /** The last verdict, and the reads (and learned map) it was judged against. */
+  /** The last verdict, and the reads (and learned-map version) it was judged against. */
   memo?: { before?: TableRead; after?: TableRead; learned: number; verdict: Verdict };
 }
 
@@ -88,10 +89,9 @@ export class ProcAttributor implements Attributor {
   private sourceChoice?: SourceChoice;
   /** Whole-table reads so far, by table (a storm must not cost one per event). */
   readonly readCounter = { wholeReads: new Map<string, number>() };
-  /** kfree_skb ↔ udp event of one packet (kfree.ts), and what the UDP events were judged. */
+  /** kfree_skb ↔ udp event pairs, the UDP verdicts they take, and rx_sk → socket (kfree.ts). */
   private readonly pairer = new KfreePairer();
   private readonly udpVerdicts = new WeakMap<DropEvent, Verdict>();
-  /** rx_sk → socket, learned from exact matches (kfree.ts). */
   readonly learned = new RxSkMap();
 
   private constructor(opts: ProcAttributorOptions) {
@@ -246,25 +246,14 @@ export class ProcAttributor implements Attributor {
         return { kind: 'rcvqueue', tables: RCVQUEUE_TABLES, port: -1 };
       case 'sock:sock_exceed_buf_limit':
         return { kind: 'global', tables: NO_TABLES, port: -1 };
-      case 'skb:kfree_skb': {
-        // kfree_skb carries no address. A real pointer names the socket (rows from /proc); so does
-        // an rx_sk learned from an exact match; else "whose drops rose", but only among sockets
-        // that are all readable (kfreeDropTables: not for reasons TCP shares), from whole-table
-        // reads. Pairs with the udp event are made per position, in attribute().
-        const rxSk = typeof fields.rx_sk === 'string' && !isNullRxSk(fields.rx_sk) ? fields.rx_sk : undefined;
-        const dropTables = kfreeDropTables(fields);
-        const tables = rxSk !== undefined || dropTables ? ALL_TABLES : NO_TABLES;
-        return { kind: 'kfree', tables, rxSk, dropTables, port: this.realPointers && rxSk !== undefined ? NEED_POINTERS : -1 };
-      }
+      case 'skb:kfree_skb':
+        return { kind: 'kfree', ...kfreeNeed(fields, this.realPointers) };
       default:
         return { kind: 'other', tables: NO_TABLES, port: -1 };
     }
   }
 
-  /**
-   * `records`: the whole batch in ring order, lost records included (what pairing needs to know
-   * that two events were adjacent); without it, `events` stands for the batch.
-   */
+  /** `records`: the batch in ring order with lost records (pairing needs adjacency); default `events`. */
   async attribute(events: DropEvent[], records?: readonly (DropEvent | LostEvent)[]): Promise<void> {
     if (events.length === 0 || this.closed) return;
     const pairs = this.pairer.pair(records ?? events, fieldsOf);
@@ -325,7 +314,7 @@ export class ProcAttributor implements Attributor {
         });
       }
     }
-    this.applyPairs(events, needs, verdicts, pairs);
+    applyPairs(this.udpVerdicts, this.learned, events, needs, verdicts, pairs);
     // Owners for sockets the last scan predates: wait out the rate limit rather than skip, so an
     // event never goes out owner-less just because its socket is new. A socket first seen before
     // the last scan and still owner-less has no owner (a kernel socket, or its process exited).
@@ -371,26 +360,6 @@ export class ProcAttributor implements Attributor {
   }
 
   /**
-   * A paired kfree_skb gets its UDP event's verdict (`paired` when that named a socket), and
-   * teaches the learned map its rx_sk. UDP verdicts are kept for a pair that straddles batches.
-   */
-  private applyPairs(events: DropEvent[], needs: Need[], verdicts: Verdict[], pairs: Map<DropEvent, DropEvent>): void {
-    for (let i = 0; i < events.length; i++) if (needs[i].kind === 'udp') this.udpVerdicts.set(events[i], verdicts[i]);
-    if (pairs.size === 0) return;
-    for (let i = 0; i < events.length; i++) {
-      const udp = pairs.get(events[i]);
-      if (udp === undefined) continue;
-      const uv = this.udpVerdicts.get(udp);
-      if (uv === undefined) continue;
-      if ('row' in uv) {
-        verdicts[i] = { match: 'paired', row: uv.row, stale: uv.stale };
-        const rxSk = needs[i].rxSk;
-        if (rxSk !== undefined) this.learned.learn(rxSk, uv.row.inode, uv.row.table, uv.row.local.port, events[i].monoNs);
-      } else verdicts[i] = uv;
-    }
-  }
-
-  /**
    * `wide`: measure up to the newest read instead of the first read after the event (a retry
    * after a rescan found a namespace the first read did not cover). Wider, still exact.
    */
@@ -408,32 +377,9 @@ export class ProcAttributor implements Attributor {
     let verdict: Verdict = NONE;
     if (need.kind === 'udp') verdict = need.key ? byAddress(need.key, before, after) : NONE;
     else if (need.kind === 'rcvqueue') verdict = byDrops(need.tables, before, after);
-    else if (need.kind === 'kfree') verdict = this.judgeKfree(ev, need, before, after);
+    else if (need.kind === 'kfree') verdict = judgeKfree(this.learned, this.realPointers, ev, need, before, after);
     need.memo = { before, after, learned: need.kind === 'kfree' ? this.learned.version : 0, verdict };
     return verdict;
-  }
-
-  /** kfree_skb, most exact first: real pointer, learned rx_sk, whose drops rose. */
-  private judgeKfree(ev: DropEvent, need: Need, before: TableRead | undefined, after: TableRead | undefined): Verdict {
-    if (need.rxSk !== undefined) {
-      if (this.realPointers) {
-        const v = byPointer(need.rxSk, before, after);
-        if (v.match !== 'none') return v;
-      }
-      const hit = this.learned.lookup(need.rxSk, ev.monoNs, before, after);
-      if (hit) {
-        const a = after?.rows.get(hit.inode);
-        const row = a ?? before?.rows.get(hit.inode);
-        if (row) return { match: 'learned', row, stale: a === undefined };
-      }
-    }
-    if (need.dropTables) {
-      const v = byDrops(need.dropTables, before, after);
-      // One socket's drops rose and no other could have: exact, so its rx_sk can be learned.
-      if ('row' in v && need.rxSk !== undefined) this.learned.learn(need.rxSk, v.row.inode, v.row.table, v.row.local.port, ev.monoNs);
-      return v;
-    }
-    return NONE;
   }
 
   private socketInfo(row: NsRow, stale: boolean): SocketInfo {
