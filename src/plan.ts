@@ -8,6 +8,8 @@ import { FormatParseError, type EventSchema } from './format/schema.js';
 import { andFilters, filterableFields, filterFields, portField, reasonFilter, validateFilterText } from './filter.js';
 import { fullName, listEvents, readEventFiles, resolveEventName } from './tracefs/events.js';
 import { withTracefs, type TracefsOptions } from './tracefs/locate.js';
+import { udp6EventFires, udp6KfreeFilter } from './plan-udp6.js';
+import { TCP_EVENTS, tcpReasons } from './plan-tcp.js';
 
 /** The source article's three socket-level drop tracepoints. */
 export const DEFAULT_EVENTS = ['udp:udp_fail_queue_rcv_skb', 'sock:sock_rcvqueue_full', 'sock:sock_exceed_buf_limit'];
@@ -23,6 +25,13 @@ export interface PlanOptions {
   tracefs?: TracefsOptions;
   /** Called with a line a user should see (a mount made, an event left out). */
   notice?: (message: string) => void;
+  /**
+   * The default event set: `udp` (the three socket-level UDP/ping tracepoints) or `tcp`
+   * (skb:kfree_skb filtered to this kernel's TCP receive reasons, and sock_exceed_buf_limit).
+   */
+  proto?: 'udp' | 'tcp';
+  /** `uname -r` of the kernel the plan is for (default: this one); decides the IPv6 fallback. */
+  kernelRelease?: string;
 }
 
 export interface PlannedEvent {
@@ -37,6 +46,11 @@ export interface EventPlan {
   /** Events asked for by default that this kernel lacks (traced without them). */
   missing: string[];
   port?: number;
+  /**
+   * Set when this kernel fires no udp event for IPv6 drops (before 6.5) and skb:kfree_skb was
+   * added, filtered to IPv6 socket-reason drops, to see them (plan-udp6.ts).
+   */
+  udp6Fallback?: boolean;
 }
 
 export async function buildPlan(opts: PlanOptions): Promise<EventPlan> {
@@ -45,7 +59,8 @@ export async function buildPlan(opts: PlanOptions): Promise<EventPlan> {
   if (opts.port !== undefined && (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535)) {
     throw new RxtraceError('EBADPORT', `port ${opts.port} is not a port number (0-65535)`, { hint: 'give --port a number such as 5000' });
   }
-  const requested = [...(opts.only ? [] : DEFAULT_EVENTS), ...(opts.events ?? [])];
+  const defaults = opts.proto === 'tcp' ? TCP_EVENTS : DEFAULT_EVENTS;
+  const requested = [...(opts.only ? [] : defaults), ...(opts.events ?? [])];
   if (opts.reasons?.length && !requested.some((e) => /(^|:)kfree_skb$/.test(e))) {
     requested.push('skb:kfree_skb');
     notice('--reason given: tracing skb:kfree_skb too');
@@ -58,7 +73,7 @@ export async function buildPlan(opts: PlanOptions): Promise<EventPlan> {
     const schemas: EventSchema[] = [];
     const seen = new Set<string>();
     for (const name of requested) {
-      const isDefault = !opts.only && DEFAULT_EVENTS.includes(name) && !(opts.events ?? []).includes(name);
+      const isDefault = !opts.only && defaults.includes(name) && !(opts.events ?? []).includes(name);
       let ref;
       try {
         ref = resolveEventName(name, available);
@@ -98,11 +113,48 @@ export async function buildPlan(opts: PlanOptions): Promise<EventPlan> {
       });
     }
     if (missing.length) notice(`this kernel lacks ${missing.join(', ')}; tracing the others`);
-    return planFilters(schemas, opts, missing, notice);
+    const fallback = udp6Fallback(root, available, schemas, opts, notice);
+    if (fallback) schemas.push(fallback.schema);
+    const plan = planFilters(schemas, opts, missing, notice, fallback);
+    if (fallback && plan.events.some((e) => e.compiled.event === 'skb:kfree_skb')) plan.udp6Fallback = true;
+    return plan;
   });
 }
 
-function planFilters(schemas: EventSchema[], opts: PlanOptions, missing: string[], notice: (m: string) => void): EventPlan {
+/**
+ * Before 6.5 IPv6 UDP drops fire no udp event: trace kfree_skb too, for IPv6 socket-reason drops
+ * only (unless the user traces kfree_skb already, or asked for exactly their events).
+ */
+function udp6Fallback(root: string, available: string[], schemas: EventSchema[], opts: PlanOptions, notice: (m: string) => void): { schema: EventSchema; filter: string } | undefined {
+  if (opts.only) return undefined;
+  const udp = schemas.find((s) => s.system === 'udp' && s.name === 'udp_fail_queue_rcv_skb');
+  if (!udp || schemas.some((s) => s.name === 'kfree_skb') || udp6EventFires(udp, opts.kernelRelease)) return undefined;
+  let ref;
+  try {
+    ref = resolveEventName('skb:kfree_skb', available);
+  } catch {
+    notice('this kernel fires no udp:udp_fail_queue_rcv_skb for IPv6 UDP drops (before 6.5) and has no skb:kfree_skb: IPv6 UDP drops are seen only in the counters (rxtrace stats)');
+    return undefined;
+  }
+  let files;
+  let schema: EventSchema;
+  try {
+    files = readEventFiles(root, ref);
+    schema = parseFormat(files.format, ref.system, `${root}/events/${ref.system}/${ref.name}/format`);
+  } catch (e) {
+    notice(`this kernel fires no udp:udp_fail_queue_rcv_skb for IPv6 UDP drops (before 6.5), and skb:kfree_skb cannot be read (${e instanceof Error ? e.message : String(e)}): IPv6 UDP drops are seen only in the counters (rxtrace stats)`);
+    return undefined;
+  }
+  const filter = udp6KfreeFilter(schema);
+  if (!filter) {
+    notice('this kernel fires no udp:udp_fail_queue_rcv_skb for IPv6 UDP drops (before 6.5), and its skb:kfree_skb has no drop reasons: IPv6 UDP drops are seen only in the counters (rxtrace stats)');
+    return undefined;
+  }
+  notice('this kernel fires no udp:udp_fail_queue_rcv_skb for IPv6 UDP drops (before 6.5): tracing skb:kfree_skb for IPv6 SOCKET_RCVBUFF/PROTO_MEM drops too; they are matched to a socket by whose drops rose (rcvbuf) or are left unmatched (protocol memory)');
+  return { schema: schema.id !== files.id ? { ...schema, id: files.id } : schema, filter };
+}
+
+function planFilters(schemas: EventSchema[], opts: PlanOptions, missing: string[], notice: (m: string) => void, fallback?: { schema: EventSchema; filter: string }): EventPlan {
   const userFields = opts.filter !== undefined ? filterFields(opts.filter) : [];
   const out: PlannedEvent[] = [];
   const dropped: string[] = [];
@@ -124,9 +176,17 @@ function planFilters(schemas: EventSchema[], opts: PlanOptions, missing: string[
       if (pf) portFilter = `${pf} == ${opts.port}`;
       else portInUserSpace = true;
     }
-    const reason = opts.reasons?.length && schema.symbols.has('reason') ? reasonFilter(schema, opts.reasons) : undefined;
+    // --proto tcp without --reason: the TCP receive reasons this kernel has.
+    const tcpDefault = opts.proto === 'tcp' && !opts.only && !opts.reasons?.length && schema.name === 'kfree_skb' ? tcpReasons(schema) : [];
+    if (opts.proto === 'tcp' && !opts.only && !opts.reasons?.length && schema.name === 'kfree_skb' && tcpDefault.length === 0) {
+      throw new RxtraceError('EBADREASON', `${schema.system}:${schema.name} has no TCP drop reasons on this kernel (reasons arrived in 5.17)`, {
+        hint: 'TCP drops show in the counters here: rxtrace stats (TcpExt) and rxtrace sockets --proto tcp',
+      });
+    }
+    const reason = opts.reasons?.length && schema.symbols.has('reason') ? reasonFilter(schema, opts.reasons) : tcpDefault.length ? reasonFilter(schema, tcpDefault) : undefined;
     if (opts.reasons?.length && schema.name === 'kfree_skb' && !reason) reasonFilter(schema, opts.reasons); // throws the clear error
-    out.push({ compiled: compileSchema(schema), filter: andFilters([userFilter, portFilter, reason]), portInUserSpace });
+    const udp6 = fallback?.schema === schema ? fallback.filter : undefined;
+    out.push({ compiled: compileSchema(schema), filter: andFilters([userFilter, portFilter, reason, udp6]), portInUserSpace });
   }
   if (out.length === 0) {
     const lists = schemas.map((s) => `${s.system}:${s.name}: ${s.fields.filter((f) => !f.common).map((f) => f.name).join(', ')}`);

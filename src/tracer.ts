@@ -140,7 +140,7 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
         if (this.attributor) {
           const drops = items.filter((i): i is DropEvent => i.event !== 'lost');
           try {
-            const p = this.attributor.attribute(drops);
+            const p = this.attributor.attribute(drops, items);
             if (p) await p;
           } catch (e) {
             // Attribution must never lose events: deliver them unattributed and say why.

@@ -6,7 +6,7 @@
 // verdict once per key and window, because a storm is a few flows repeated a million times.
 import { readFileSync } from 'node:fs';
 import { nowMonoNs } from '../decode/batch.js';
-import type { DropEvent, SocketInfo } from '../decode/events.js';
+import type { DropEvent, LostEvent, SocketInfo } from '../decode/events.js';
 import { scanSocketOwners, type DeniedProcess, type Owner } from '../procnet/owners.js';
 import type { SocketTable } from '../procnet/sockets.js';
 import { getPageSize } from '../native.js';
@@ -17,8 +17,10 @@ import { NEED_POINTERS, ReadHistory, type NsRow, type TableRead } from './histor
 import { ownNetns, readTables, type ReadTablesOptions } from '../procnet/netns-tables.js';
 import { openSocketSource, type SourceChoice } from '../sockdiag/select.js';
 import type { SockDiagSource } from '../sockdiag/source.js';
-import { ALL_TABLES, byAddress, byDrops, byPointer, RCVQUEUE_TABLES, udpKey, type UdpKey, type Verdict } from './strategies.js';
+import { ALL_TABLES, byAddress, byDrops, RCVQUEUE_TABLES, udpKey, type UdpKey, type Verdict } from './strategies.js';
 import type { Attributor } from './types.js';
+import { KfreePairer, RxSkMap } from './kfree.js';
+import { applyPairs, judgeKfree, kfreeNeed } from './kfree-judge.js';
 
 export interface ProcAttributorOptions {
   procRoot?: string;
@@ -45,8 +47,10 @@ interface Need {
   port: number;
   key?: UdpKey;
   rxSk?: string;
-  /** The last verdict, and the reads it was judged between (a pure function of the three). */
-  memo?: { before?: TableRead; after?: TableRead; verdict: Verdict };
+  /** kfree_skb: the tables whose `drops` could show its socket (kfreeDropTables). */
+  dropTables?: readonly SocketTable[];
+  /** The last verdict, and the reads (and learned-map version) it was judged against. */
+  memo?: { before?: TableRead; after?: TableRead; learned: number; verdict: Verdict };
 }
 
 const NO_TABLES: readonly SocketTable[] = [];
@@ -86,6 +90,10 @@ export class ProcAttributor implements Attributor {
   private sourceChoice?: SourceChoice;
   /** Whole-table reads so far, by table (a storm must not cost one per event). */
   readonly readCounter = { wholeReads: new Map<string, number>() };
+  /** kfree_skb ↔ udp event pairs, the UDP verdicts they take, and rx_sk → socket (kfree.ts). */
+  private readonly pairer = new KfreePairer();
+  private readonly udpVerdicts = new WeakMap<DropEvent, Verdict>();
+  readonly learned = new RxSkMap();
 
   private constructor(opts: ProcAttributorOptions) {
     this.procRoot = opts.procRoot ?? '/proc';
@@ -198,6 +206,7 @@ export class ProcAttributor implements Attributor {
     const r = await readTables(tables, this.pidsByNetns, this.selfNetns, this.procRoot, opts);
     this.lastReadNs = r.startNs;
     this.history.add(r, pin);
+    this.learned.prune(r);
     for (const e of r.errors ?? []) this.report(`${e.code}:${e.path ?? e.message}`.replace(/\/\d+\/net\//, '/PID/net/'), e);
     for (const inode of r.rows.keys()) if (!this.firstSeen.has(inode)) this.firstSeen.set(inode, r.startNs);
     if (this.firstSeen.size > 4 * r.rows.size + 1024) {
@@ -238,19 +247,17 @@ export class ProcAttributor implements Attributor {
         return { kind: 'rcvqueue', tables: RCVQUEUE_TABLES, port: -1 };
       case 'sock:sock_exceed_buf_limit':
         return { kind: 'global', tables: NO_TABLES, port: -1 };
-      case 'skb:kfree_skb': {
-        // Only a real pointer identifies the socket: kfree_skb carries no address, and "whose drops
-        // rose" would be a guess here (TCP drops, whose sockets we do not list, share the reasons).
-        const rxSk = typeof fields.rx_sk === 'string' ? fields.rx_sk : undefined;
-        return { kind: 'kfree', tables: this.realPointers && !isNullPointer(fields.rx_sk) ? ALL_TABLES : NO_TABLES, rxSk, port: NEED_POINTERS };
-      }
+      case 'skb:kfree_skb':
+        return { kind: 'kfree', ...kfreeNeed(fields, this.realPointers) };
       default:
         return { kind: 'other', tables: NO_TABLES, port: -1 };
     }
   }
 
-  async attribute(events: DropEvent[]): Promise<void> {
+  /** `records`: the batch in ring order with lost records (pairing needs adjacency); default `events`. */
+  async attribute(events: DropEvent[], records?: readonly (DropEvent | LostEvent)[]): Promise<void> {
     if (events.length === 0 || this.closed) return;
+    const pairs = this.pairer.pair(records ?? events, fieldsOf);
     const needs = new Array<Need>(events.length);
     // One read after the newest event of each distinct need, covering every table (and, for
     // sock_diag tables, every local port) this batch needs.
@@ -308,6 +315,7 @@ export class ProcAttributor implements Attributor {
         });
       }
     }
+    applyPairs(this.udpVerdicts, this.learned, events, needs, verdicts, pairs);
     // Owners for sockets the last scan predates: wait out the rate limit rather than skip, so an
     // event never goes out owner-less just because its socket is new. A socket first seen before
     // the last scan and still owner-less has no owner (a kernel socket, or its process exited).
@@ -365,12 +373,13 @@ export class ProcAttributor implements Attributor {
     const before = w.before;
     const after = wide ? this.history.latestCovering(need.tables, need.port) ?? wAfter.after : wAfter.after;
     const m = need.memo;
-    if (m !== undefined && m.before === before && m.after === after) return m.verdict;
+    const learned = need.kind === 'kfree' ? this.learned.version : 0;
+    if (m !== undefined && m.before === before && m.after === after && m.learned === learned) return m.verdict;
     let verdict: Verdict = NONE;
     if (need.kind === 'udp') verdict = need.key ? byAddress(need.key, before, after) : NONE;
     else if (need.kind === 'rcvqueue') verdict = byDrops(need.tables, before, after);
-    else if (need.kind === 'kfree') verdict = need.rxSk !== undefined ? byPointer(need.rxSk, before, after) : NONE;
-    need.memo = { before, after, verdict };
+    else if (need.kind === 'kfree') verdict = judgeKfree(this.learned, this.realPointers, ev, need, before, after);
+    need.memo = { before, after, learned: need.kind === 'kfree' ? this.learned.version : 0, verdict };
     return verdict;
   }
 
@@ -422,8 +431,9 @@ function copyInfo(i: SocketInfo): SocketInfo {
   return c;
 }
 
-function isNullPointer(v: unknown): boolean {
-  return v === undefined || v === null || v === '0x0' || v === 0;
+/** The fields pairing looks at, without turning off the event's fast NDJSON path. */
+function fieldsOf(ev: DropEvent): Record<string, unknown> {
+  return ev instanceof DecodedDrop ? ev.readFields() : ev.fields;
 }
 
 /** kptr_restrict=1 prints real addresses to a reader with CAP_SYSLOG (root); 0 hashes, 2 zeroes. */

@@ -5,7 +5,7 @@ import type { SocketTable } from '../procnet/sockets.js';
 import type { NsRow, TableRead } from './history.js';
 
 export type Verdict =
-  | { match: 'pointer' | 'address' | 'drops'; row: NsRow; stale: boolean }
+  | { match: 'pointer' | 'address' | 'drops' | 'paired' | 'learned'; row: NsRow; stale: boolean }
   | { match: 'ambiguous'; candidates: number[] }
   | { match: 'none' };
 

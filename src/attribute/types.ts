@@ -1,10 +1,13 @@
 // The seam between the tracer and attribution: a batch of decoded drops goes in, and comes out
 // with `match`, `socket` (and `candidates`/`global`) filled in.
-import type { DropEvent } from '../decode/events.js';
+import type { DropEvent, LostEvent } from '../decode/events.js';
 
 export interface Attributor {
-  /** Attribute every event of one batch, in place. May read /proc on a miss or when stale. */
-  attribute(events: DropEvent[]): Promise<void> | void;
+  /**
+   * Attribute every event of one batch, in place. May read /proc on a miss or when stale.
+   * `records` is the whole batch in ring order, lost records included (for pairing adjacent events).
+   */
+  attribute(events: DropEvent[], records?: readonly (DropEvent | LostEvent)[]): Promise<void> | void;
   close(): void;
   /** Where to report what attribution could not do (each kind once); tracing goes on. */
   setErrorHandler?(onError: (e: Error) => void, onWarning?: (e: Error) => void): void;

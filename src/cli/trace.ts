@@ -1,5 +1,5 @@
 // `rxtrace trace`: stream drops live as NDJSON or text, with a summary on stderr at the end.
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { DropEvent, LostEvent } from '../decode/events.js';
 import { RxtraceError } from '../errors.js';
 import { openTracer, type RxTracer, type TraceRecord } from '../tracer.js';
@@ -10,6 +10,7 @@ import { onStopSignals } from './lifecycle.js';
 import { collectList, defaultFormat, formatOption, portNumber, positiveInt, positiveNumber, type Format } from './options.js';
 import { LineWriter } from './output.js';
 import { reportTracerProblems } from './tracer-reports.js';
+import { watchTcpCounters } from './tcp-summary.js';
 
 export interface TraceCliOptions {
   event?: string[];
@@ -23,6 +24,7 @@ export interface TraceCliOptions {
   format?: Format;
   resolve: boolean;
   ringPages?: number;
+  proto?: 'udp' | 'tcp';
 }
 
 export function registerTrace(program: Command): void {
@@ -39,6 +41,7 @@ export function registerTrace(program: Command): void {
     .option('-c, --count <n>', 'stop after this many drop events', positiveInt('--count'))
     .option('--format <fmt>', 'ndjson or text (default: ndjson when stdout is not a TTY)', formatOption)
     .option('--no-resolve', 'do not match drops to sockets and processes (fastest)')
+    .option('--proto <proto>', 'udp (the default: the three UDP/ping tracepoints) or tcp (skb:kfree_skb filtered to the TCP receive reasons this kernel has, and sock:sock_exceed_buf_limit)', protoOption)
     .option('--ring-pages <n>', 'data pages per CPU ring, a power of two (default: 64 MiB over all CPUs, 2-8 MiB per ring)', positiveInt('--ring-pages'))
     .action(async (opts: TraceCliOptions) => {
       process.exitCode = await runTrace(opts);
@@ -75,6 +78,7 @@ export async function runTrace(opts: TraceCliOptions): Promise<number> {
       reasons: opts.reason,
       resolve: opts.resolve,
       ringPages: opts.ringPages,
+      proto: opts.proto,
       // Records waiting for attribution before the tracer pauses the reader. The kernel rings
       // (up to 8 MiB a CPU) are the cheaper buffer: raw bytes, not objects for the garbage collector.
       highWaterMark: 16384,
@@ -90,6 +94,7 @@ export async function runTrace(opts: TraceCliOptions): Promise<number> {
   }
   const tr = tracer;
   reportTracerProblems(tr);
+  const tcpWatch = opts.proto === 'tcp' ? await watchTcpCounters() : undefined;
   out.onOutputEnded(() => stop('reader gone'));
   const timer = opts.duration ? setTimeout(() => stop('duration'), opts.duration * 1000) : undefined;
   if (format === 'text') {
@@ -180,7 +185,11 @@ export async function runTrace(opts: TraceCliOptions): Promise<number> {
     unsignal();
   }
   if (failure !== undefined) throw failure;
-  if (!out.outputEnded || stopReason !== 'reader gone') printSummary(tr, printed, started, opts.count);
+  if (!out.outputEnded || stopReason !== 'reader gone') {
+    printSummary(tr, printed, started, opts.count);
+    const line = await tcpWatch?.finish(printed.events['skb:kfree_skb'] ?? 0);
+    if (line) process.stderr.write(`rxtrace: ${line}\n`);
+  }
   return EXIT.OK;
 }
 
@@ -215,4 +224,9 @@ function printSummary(tracer: RxTracer, printed: Printed, started: number, count
   if (s.filtered) parts.push(`${s.filtered} filtered in user space`);
   if (s.malformed) parts.push(`${s.malformed} malformed records`);
   process.stderr.write(`rxtrace: ${parts.join(', ')}\n`);
+}
+
+function protoOption(v: string): 'udp' | 'tcp' {
+  if (v !== 'udp' && v !== 'tcp') throw new InvalidArgumentError(`--proto is udp or tcp, got "${v}"`);
+  return v;
 }

@@ -18,6 +18,7 @@ import {
   type SoftnetDelta,
 } from './delta.js';
 import { receiveCounter, type CounterSnapshot, type SnmpRead, type SourceError } from './snapshot.js';
+import { TCP_TABLES, tcpLayer, type TcpLayer } from './tcp-layer.js';
 
 /** Which socket a row is about, as `stats` and `top` print it. */
 export interface SocketIdentity {
@@ -113,6 +114,8 @@ export interface FunnelInterval {
   /** The layer that lost the most packets, not counting a drop twice; null when none lost any. */
   losing: LayerName | null;
   reconcile: Reconcile[];
+  /** The TCP receive path (tcp-layer.ts): TcpExt drops, and TCP sockets' drops when read. */
+  tcp?: TcpLayer;
   notes?: DeltaNotes;
   errors?: SourceError[];
 }
@@ -215,11 +218,16 @@ export function buildInterval(prev: CounterSnapshot, cur: CounterSnapshot): Funn
     return r;
   };
   let socketDrops = 0;
+  let tcpSocketDrops: number | null = null;
   if (prev.sockets && cur.sockets) {
     const drops = deltaSockets(prev.sockets, cur.sockets, notes, prev.netnsRead);
+    if (prev.tcpRead && cur.tcpRead) tcpSocketDrops = 0;
     for (const [inode, d] of drops) {
       const s = cur.sockets.get(inode)!;
-      socketDrops += d;
+      // TCP sockets' drops are the TCP layer's, not the UDP funnel's socket layer.
+      if (TCP_TABLES.has(s.table)) {
+        if (tcpSocketDrops !== null) tcpSocketDrops += d;
+      } else socketDrops += d;
       if (UDP_TABLES.has(s.table)) entry(s.netns).socket_drops += d;
       if (d > 0) {
         delta.sockets.push({ table: s.table, inode, local: s.local, remote: s.remote, netns: s.netns, owners: s.owners, drops: d });
@@ -261,6 +269,8 @@ export function buildInterval(prev: CounterSnapshot, cur: CounterSnapshot): Funn
     losing,
     reconcile: rec,
   };
+  const tcp = tcpLayer(prev, cur, seconds, notes, tcpSocketDrops);
+  if (tcp) out.tcp = tcp;
   if (!notesEmpty(notes)) out.notes = notes;
   if (cur.errors.length > 0) out.errors = cur.errors;
   return out;

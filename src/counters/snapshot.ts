@@ -11,10 +11,12 @@ import { scanSocketOwners, type SocketOwners } from '../procnet/owners.js';
 import { dict } from '../procnet/read.js';
 import { readSnmp, readSnmp6, type Snmp6Counters, type SnmpCounters } from '../procnet/snmp.js';
 import { getPageSize } from '../native.js';
+import { readNetstat } from '../procnet/netstat.js';
 import { readProtoMem, readSockstat, type ProtoMem, type Sockstat } from '../procnet/sockstat.js';
 import { readSoftnetStat, type SoftnetRow } from '../procnet/softnet.js';
 import { readAllDeviceStatsSync } from '../procnet/sysfs-stats.js';
 import { readSockets, type SocketSnapshotRow } from '../sockets.js';
+import { readTcpSockets } from '../tcp-sockets.js';
 
 export interface SnmpRead {
   snmp: SnmpCounters;
@@ -48,11 +50,15 @@ export interface CounterSnapshot {
   statistics: Record<string, Record<string, number>>;
   snmp: SnmpCounters;
   snmp6: Snmp6Counters;
+  /** /proc/net/netstat (TcpExt, IpExt…) of rxtrace's own namespace. */
+  netstat?: SnmpCounters;
   sockstat: Sockstat;
   protoMem: ProtoMem;
   pageSize: number;
   /** Every socket by inode, when sockets were read. */
   sockets?: Map<number, SocketSnapshotRow>;
+  /** TCP sockets (sock_diag) are among `sockets`. */
+  tcpRead?: boolean;
   /** Namespaces whose socket tables were read (their sockets are all in `sockets`). */
   netnsRead?: Set<number>;
   /** snmp and snmp6 of each other namespace that has UDP sockets, by namespace inode. */
@@ -71,6 +77,8 @@ export interface SnapshotOptions {
   sysRoot?: string;
   /** Read sockets, owners and per-namespace snmp (default true). */
   sockets?: boolean;
+  /** Read TCP sockets too, through sock_diag (default: with `sockets`, when procRoot is /proc): listeners' drops are listen overflows. */
+  tcp?: boolean;
   /** An owner scan to use instead of making one (SnapshotReader reuses scans for a while). */
   owners?: SocketOwners;
 }
@@ -113,7 +121,7 @@ export async function readSnapshot(opts: SnapshotOptions = {}): Promise<CounterS
   const monoMs = performance.now();
   const monoNs = Number(process.hrtime.bigint());
   const wallMs = Date.now();
-  const [softnet, dev, statistics, snmp, snmp6, sockstat, protoMem, nsSnmp] = await Promise.all([
+  const [softnet, dev, statistics, snmp, snmp6, sockstat, protoMem, nsSnmp, netstat] = await Promise.all([
     guarded('softnet_stat', errors, [] as SoftnetRow[], () => readSoftnetStat(procRoot)),
     guarded('dev', errors, dict<NetDevRow>(), () => readNetDev(procRoot)),
     guarded('statistics', errors, dict<Record<string, number>>(), async () => readAllDeviceStatsSync(sysRoot, receiveCounter)),
@@ -122,6 +130,7 @@ export async function readSnapshot(opts: SnapshotOptions = {}): Promise<CounterS
     guarded('sockstat', errors, dict<Record<string, number>>(), () => readSockstat(procRoot)),
     guarded('udp_mem', errors, {} as ProtoMem, () => readProtoMem(procRoot)),
     Promise.all(otherNetns.map(async ([ns, pids]) => [ns, pids, await readNetnsSnmp(procRoot, pids)] as const)),
+    guarded('netstat', errors, dict<Record<string, number>>(), () => readNetstat(procRoot)),
   ]);
 
   const snap: CounterSnapshot = {
@@ -134,6 +143,7 @@ export async function readSnapshot(opts: SnapshotOptions = {}): Promise<CounterS
     statistics,
     snmp,
     snmp6,
+    netstat,
     sockstat,
     protoMem,
     pageSize: getPageSize(),
@@ -143,6 +153,22 @@ export async function readSnapshot(opts: SnapshotOptions = {}): Promise<CounterS
   if (!owners || !rows) return snap;
 
   snap.sockets = new Map(rows.map((r) => [r.inode, r]));
+  // sock_diag asks the running kernel: never mixed into a snapshot of another /proc (fixtures).
+  if (opts.tcp ?? procRoot === '/proc') {
+    const tcp = await guarded('tcp_sockets', errors, undefined, async () => {
+      try {
+        return await readTcpSockets(owners, procRoot);
+      } catch (e) {
+        throw e instanceof RxtraceError ? e : new RxtraceError('EIO', `sock_diag: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      }
+    });
+    if (tcp) {
+      // TIME_WAIT and request sockets have no inode (0) and no drops: nothing to follow.
+      for (const r of tcp.rows) if (r.inode !== 0) snap.sockets.set(r.inode, r);
+      snap.tcpRead = true;
+      for (const e of tcp.errors) errors.push({ source: 'tcp_sockets', code: (e as RxtraceError).code ?? 'EIO', message: e.message });
+    }
+  }
   snap.netnsRead = new Set([selfNetns, ...owners.pidsByNetns.keys()]);
   snap.netnsSnmp = new Map();
   const udpNetns = new Set<number>();

@@ -3,7 +3,11 @@
 // instances (drop.ts): `time` and `fields` are accessors made on first access, and toJSON()
 // (what JSON.stringify and util.inspect use) gives the plain object.
 
-export type MatchKind = 'pointer' | 'address' | 'drops' | 'global' | 'ambiguous' | 'none';
+/**
+ * `paired`: a kfree_skb next to the UDP event of the same packet on the same CPU, which named the
+ * socket; `learned`: a kfree_skb whose rx_sk an earlier exact match tied to a socket still alive.
+ */
+export type MatchKind = 'pointer' | 'address' | 'drops' | 'paired' | 'learned' | 'global' | 'ambiguous' | 'none';
 
 export interface SocketOwner {
   pid: number;
@@ -11,7 +15,7 @@ export interface SocketOwner {
 }
 
 export interface SocketInfo {
-  table: 'udp' | 'udp6' | 'raw' | 'raw6' | 'icmp' | 'icmp6';
+  table: 'udp' | 'udp6' | 'raw' | 'raw6' | 'icmp' | 'icmp6' | 'tcp' | 'tcp6';
   inode: number;
   local: string;
   remote: string;

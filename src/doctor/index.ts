@@ -15,6 +15,7 @@ import {
   addonCheck, cpusCheck, privilegesCheck, tracepointCheck, perfProbe, placeholderProbe, paranoidCheck, ringCheck, openFilesCheck, kptrCheck, pointerCheck, ownersCheck, PROC_FILES, procFileCheck, sysfsStatsCheck, MOUNT_POINT, type Context,
 } from './checks.js';
 import { type DoctorCheck, type DoctorOptions, DOCTOR_EVENTS } from './types.js';
+import { udp6Check } from './udp6.js';
 
 export * from './types.js';
 export * from './facts.js';
@@ -48,6 +49,7 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]
   let perf: DoctorCheck | undefined;
   let ring: DoctorCheck | undefined;
   let kfree: EventSchema | null | undefined;
+  let udpSchema: EventSchema | undefined;
   let usedRoot: string | undefined;
   const wantPerf = opts.perf !== false;
   try {
@@ -63,6 +65,7 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]
       tpChecks = results.map((r) => r.check);
       const kfreeResult = results[DOCTOR_EVENTS.indexOf('skb:kfree_skb')];
       kfree = kfreeResult.schema ?? (kfreeResult.check.data?.present === false ? null : undefined);
+      udpSchema = results[DOCTOR_EVENTS.indexOf('udp:udp_fail_queue_rcv_skb')]?.schema;
       const usable = DOCTOR_EVENTS.find((_, i) => results[i].schema !== undefined);
       if (!wantPerf) return;
       if (!ctx.addon) return;
@@ -110,7 +113,7 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]
     tpChecks = DOCTOR_EVENTS.map((name) => ({ check: `tracepoint ${name}`, status: 'info', detail: 'not checked: tracefs is not available (see tracefs)', data: { event: name, present: null } }));
     if (wantPerf && ctx.addon) perf = await placeholderProbe(ctx, 'tracefs is not available');
   }
-  checks.push(tracefs, ...tpChecks);
+  checks.push(tracefs, ...tpChecks, udp6Check(udpSchema, kfree));
   if (!wantPerf) perf = { check: 'perf_event_open', status: 'info', detail: 'not tried (perf: false)' };
   else if (!ctx.addon) perf = { check: 'perf_event_open', status: 'info', detail: 'not tried: the addon does not load (see addon)' };
   checks.push(perf!);

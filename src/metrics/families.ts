@@ -4,6 +4,7 @@
 // Names follow node_exporter with the rxtrace_ prefix, and keep the kernel's counter names
 // in snake case (RcvbufErrors → rcvbuf_errors) so they can be grepped in the kernel source.
 import type { CounterSnapshot } from '../counters/snapshot.js';
+import { tcpFamilies } from './tcp-families.js';
 
 export type Labels = Record<string, string>;
 
@@ -280,5 +281,5 @@ function sourceFamilies(): FamilyDef[] {
 
 /** Every family read from a snapshot; `top` bounds the per-socket ones. */
 export function counterFamilies(top: number): FamilyDef[] {
-  return [...softnetFamilies(), ...udpFamilies(), ...ipFamilies(), ...nicFamilies(), ...memFamilies(), ...socketFamilies(top), ...sourceFamilies()];
+  return [...softnetFamilies(), ...udpFamilies(), ...ipFamilies(), ...nicFamilies(), ...memFamilies(), ...tcpFamilies(), ...socketFamilies(top), ...sourceFamilies()];
 }

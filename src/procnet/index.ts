@@ -9,3 +9,4 @@ export * from './netdev.js';
 export * from './sysfs-stats.js';
 export * from './sockstat.js';
 export * from './owners.js';
+export * from './netstat.js';

@@ -3,6 +3,7 @@
 // and counters that are zero are hidden unless `all`; the layer that loses the most is marked.
 import type { FunnelInterval, LayerName } from '../counters/funnel.js';
 import { compact, ownersText } from './units.js';
+import { TCPEXT_RECEIVE } from '../procnet/netstat.js';
 
 export interface FunnelTextOptions {
   /** Show zero counters and all-zero rows too. */
@@ -43,8 +44,8 @@ export function renderFunnelText(iv: FunnelInterval, opts: FunnelTextOptions = {
     return `${compact(f.drops_per_s)}/s`;
   };
   lines.push(`${iv.time}  interval ${iv.interval.toFixed(3)} s  ${iv.losing ? `losing packets at: ${iv.losing} (${dropsOf(iv.losing)})` : 'no drops'}`);
-  const rows: [LayerName | 'reconcile' | 'note', string, string][] = [];
-  const add = (layer: LayerName | 'reconcile' | 'note', entity: string, text: string): void => {
+  const rows: [LayerName | 'tcp' | 'reconcile' | 'note', string, string][] = [];
+  const add = (layer: LayerName | 'tcp' | 'reconcile' | 'note', entity: string, text: string): void => {
     if (text !== '') rows.push([layer, entity, text]);
   };
 
@@ -81,6 +82,14 @@ export function renderFunnelText(iv: FunnelInterval, opts: FunnelTextOptions = {
   for (const s of iv.delta.sockets) {
     const g = iv.gauges.sockets[String(s.inode)];
     add('socket', `${s.table} ${s.local}`, `drops ${s.drops}  rx_queue ${g?.rx_queue ?? '?'}  inode ${s.inode}  netns ${s.netns ?? '?'}  ${ownersText(s.owners)}`);
+  }
+  const tcp = iv.tcp;
+  if (tcp && (tcp.drops > 0 || all)) {
+    add('tcp', 'TcpExt', `${tcp.in !== null ? `InSegs ${tcp.in}  ` : ''}drops ${tcp.drops}  ${pairs(tcp.TcpExt, TCPEXT_RECEIVE, all)}`.trimEnd());
+  }
+  if (tcp && tcp.socket_drops !== null && (tcp.socket_drops > 0 || all)) {
+    // sk_drops also counts what TcpExt has no drop counter for (checksum, filter, MD5…).
+    add('tcp', 'sockets', `TCP socket drops ${tcp.socket_drops} (sock_diag) vs TcpExt drops ${tcp.drops}`);
   }
   for (const r of iv.reconcile) {
     if (!all && !r.socket_drops && !r.RcvbufErrors && !r.MemErrors && !r.sockets_closed) continue;

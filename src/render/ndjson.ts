@@ -22,7 +22,7 @@ const K_LOST_N = utf8Bytes(',"lost":');
 const K_NULL = utf8Bytes('null');
 /** `,"match":"<kind>","socket":` for each kind attribution uses. */
 const K_MATCH_SOCKET = new Map(
-  ['pointer', 'address', 'drops', 'global', 'ambiguous', 'none'].map((m) => [m, utf8Bytes(`,"match":"${m}","socket":`)]),
+  ['pointer', 'address', 'drops', 'paired', 'learned', 'global', 'ambiguous', 'none'].map((m) => [m, utf8Bytes(`,"match":"${m}","socket":`)]),
 );
 
 /** One drop as an NDJSON line (without the newline), written into `w`. */

@@ -116,6 +116,15 @@ function layerLines(v: TopView): { lines: string[]; losingIndex: number } {
     const inn = x.in_per_s === null ? '' : compact(x.in_per_s);
     lines.push(`${losing ? '>' : ' '} ${l.padEnd(8)} ${inn.padStart(7)} ${compact(x.drops_per_s).padStart(10)}${losing ? ' ◀ LOSING' : '         '}  ${extra[l]}`);
   }
+  if (iv.tcp) {
+    // TCP beside the UDP funnel: listen overflows fire no drop event, so these come from TcpExt.
+    const t = iv.tcp;
+    const x = t.TcpExt;
+    lines.push(
+      `  ${'tcp'.padEnd(8)} ${(t.in_per_s === null ? '' : compact(t.in_per_s)).padStart(7)} ${compact(t.drops_per_s).padStart(10)}           ` +
+        `ListenDrops ${per(x.ListenDrops)}/s (overflows ${per(x.ListenOverflows)}/s)  RcvQDrop ${per(x.TCPRcvQDrop)}/s  BacklogDrop ${per(x.TCPBacklogDrop)}/s  ZeroWindowDrop ${per(x.TCPZeroWindowDrop)}/s  OFODrop ${per(x.TCPOFODrop)}/s`,
+    );
+  }
   const recs = iv.reconcile.filter((r) => r.socket_drops || r.RcvbufErrors || r.MemErrors);
   const rtext = recs.length
     ? recs
