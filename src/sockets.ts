@@ -2,6 +2,7 @@
 // owners, like `ss -uam -p` across namespaces. Used by `rxtrace sockets`, `top` and the library.
 import { ownNetns, readTables } from './attribute/netns-tables.js';
 import type { SocketInfo } from './decode/events.js';
+import { OwnerCgroups } from './attribute/owner-cgroups.js';
 import { scanSocketOwners, type SocketOwners } from './procnet/owners.js';
 import { SOCKET_TABLES, type SocketTable } from './procnet/sockets.js';
 
@@ -17,6 +18,11 @@ export interface ReadSocketsOptions {
   procRoot?: string;
   /** A scan already made (scanSocketOwners), so a caller that also needs its netns map scans once. */
   owners?: SocketOwners;
+  /**
+   * Which sockets' owners get their cgroup, unit, container and pod (one /proc/PID/cgroup read
+   * per owner pid): 'all' (default), or 'dropping' (drops > 0) for callers that poll.
+   */
+  cgroups?: 'all' | 'dropping';
 }
 
 /** Sorted by drops (most first), then by table and local address. */
@@ -29,6 +35,7 @@ export async function readSockets(opts: ReadSocketsOptions = {}): Promise<Socket
   const broken = read.errors?.find((e) => e.code !== 'EACCES' && e.code !== 'EPERM');
   if (broken) throw broken;
   const rows: SocketSnapshotRow[] = [];
+  const cgroups = new OwnerCgroups(procRoot);
   for (const r of read.rows.values()) {
     rows.push({
       table: r.table,
@@ -41,7 +48,7 @@ export async function readSockets(opts: ReadSocketsOptions = {}): Promise<Socket
       netns: r.netns || null,
       state: r.state,
       uid: r.uid,
-      owners: owners.byInode.get(r.inode) ?? [],
+      owners: opts.cgroups === 'dropping' && !r.drops ? owners.byInode.get(r.inode) ?? [] : cgroups.owners(owners.byInode.get(r.inode) ?? []),
     });
   }
   rows.sort((a, b) => (b.drops ?? 0) - (a.drops ?? 0) || a.table.localeCompare(b.table) || a.local.localeCompare(b.local) || a.inode - b.inode);

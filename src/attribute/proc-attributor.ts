@@ -12,6 +12,7 @@ import type { SocketTable } from '../procnet/sockets.js';
 import { getPageSize, readProtoMem, readSockstat } from '../procnet/sockstat.js';
 import { DecodedDrop } from '../decode/drop.js';
 import { RxtraceError } from '../errors.js';
+import { OwnerCgroups } from './owner-cgroups.js';
 import { ReadHistory, type NsRow, type TableRead } from './history.js';
 import { ownNetns, readTables } from './netns-tables.js';
 import { ALL_TABLES, byAddress, byDrops, byPointer, RCVQUEUE_TABLES, udpKey, type UdpKey, type Verdict } from './strategies.js';
@@ -47,6 +48,7 @@ export class ProcAttributor implements Attributor {
   private readonly procRoot: string;
   private readonly history = new ReadHistory(24);
   private owners = new Map<number, Owner[]>();
+  private readonly cgroups: OwnerCgroups;
   private pidsByNetns = new Map<number, number[]>();
   private lastOwnerScanNs = -Infinity;
   private lastReadNs = -Infinity;
@@ -72,6 +74,7 @@ export class ProcAttributor implements Attributor {
 
   private constructor(opts: ProcAttributorOptions) {
     this.procRoot = opts.procRoot ?? '/proc';
+    this.cgroups = new OwnerCgroups(this.procRoot);
     this.selfNetns = ownNetns(this.procRoot);
     this.minReadNs = (opts.minReadIntervalMs ?? 20) * 1e6;
     this.ownerRescanNs = (opts.ownerRescanMs ?? 2000) * 1e6;
@@ -118,6 +121,7 @@ export class ProcAttributor implements Attributor {
     this.lastOwnerScanNs = nowMonoNs();
     const s = await scanSocketOwners(this.procRoot);
     this.owners = s.byInode;
+    this.cgroups.retain(s.netnsByPid);
     this.pidsByNetns = s.pidsByNetns;
     this.ownersDenied = s.ownersDenied;
   }
@@ -309,7 +313,7 @@ export class ProcAttributor implements Attributor {
       rx_queue: row.rx_queue,
       drops: row.drops ?? null,
       netns: row.netns || null,
-      owners: owners ?? [],
+      owners: owners ? this.cgroups.owners(owners) : [],
     };
     if (stale) info.stale = true;
     // No owner found while some processes' fds were unreadable: "nobody" would be a guess.

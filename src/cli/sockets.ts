@@ -7,6 +7,7 @@ import { EXIT } from './exit-codes.js';
 import { collectList, defaultFormat, formatOption, type Format } from './options.js';
 import { LineWriter } from './output.js';
 import { RxtraceError } from '../errors.js';
+import { ownersText } from '../render/units.js';
 
 export function registerSockets(program: Command): void {
   program
@@ -45,7 +46,7 @@ export function socketsTable(rows: SocketSnapshotRow[]): string[] {
     r.drops === null ? '?' : String(r.drops),
     String(r.inode),
     r.netns === null ? '?' : String(r.netns),
-    r.owners.length ? r.owners.map((o) => `${o.comm}[${o.pid}]`).join(',') : '-',
+    ownersText(r.owners),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const fmt = (cols: string[]): string => cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i]))).join('  ');

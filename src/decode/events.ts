@@ -8,6 +8,14 @@ export type MatchKind = 'pointer' | 'address' | 'drops' | 'global' | 'ambiguous'
 export interface SocketOwner {
   pid: number;
   comm: string;
+  /** The owner's cgroup (v2 path; name=systemd on a v1-only host). Absent when unknown. */
+  cgroup?: string;
+  /** The systemd unit its cgroup path names (`nginx.service`, `docker-<id>.scope`). */
+  unit?: string;
+  /** The 64-hex container id its cgroup path names (docker, containerd, CRI-O, podman). */
+  container?: string;
+  /** The Kubernetes pod UID its cgroup path names. */
+  pod?: string;
 }
 
 export interface SocketInfo {

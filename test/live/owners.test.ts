@@ -1,0 +1,68 @@
+// Issue 14, live: a sink moved into a cgroup the test creates (…/rxtest.slice/docker-<64 hex>.scope
+// under this host's cgroup2 mount) drops; `rxtrace trace` names its owner with that cgroup, the
+// container id and the unit, `--container <12 hex>` keeps its drops, another id keeps none of
+// them (counted as filtered in the summary), and the text format shows the short id. The
+// cgroup is removed afterwards. The kernel's own count is the sink's drops column.
+import { readFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { assertBuilt, startCli, stopAllCli } from '../helpers/cli.js';
+import { withTestCgroup } from '../helpers/cgroup.js';
+import { describeLive } from '../helpers/live.js';
+import { settledUdpSocketDrops } from '../helpers/procnet-read.js';
+import { addrPort, send, startSink, stopAllRxflood } from '../helpers/rxflood.js';
+
+const N = 300;
+
+describeLive('owners: cgroup, unit and container (live)', () => {
+  beforeAll(() => assertBuilt());
+  afterEach(async () => {
+    await stopAllCli();
+    await stopAllRxflood();
+  });
+  afterAll(async () => {
+    await stopAllRxflood();
+  });
+
+  it('a sink in a docker-<id>.scope cgroup: owners carry cgroup, unit, container; --container filters', async () => {
+    await withTestCgroup(async (cg) => {
+      const sink = await startSink({ bind: '127.0.0.1:0', rcvbuf: 1, comm: 'rxcgsink' });
+      try {
+        cg.add(sink.pid);
+        expect(readFileSync(`/proc/${sink.pid}/cgroup`, 'utf8')).toContain(`0::${cg.path}\n`);
+        const base = ['trace', '--port', String(sink.port), '--duration', '30'];
+        // One after another: each may mount tracefs for its start-up and unmount it again.
+        const mine = startCli([...base, '--format', 'ndjson', '--container', cg.containerId.slice(0, 12)]);
+        await mine.waitForPerfFds(1);
+        const text = startCli([...base, '--format', 'text', '--unit', `docker-${cg.containerId}`]);
+        await text.waitForPerfFds(1);
+        const other = startCli([...base, '--format', 'ndjson', '--container', cg.containerId[0] === 'f' ? '0' : 'f']);
+        await other.waitForPerfFds(1);
+        const before = (await settledUdpSocketDrops(sink.inode)) ?? 0;
+        await send({ to: addrPort('127.0.0.1', sink.port), count: N });
+        const drops = (await settledUdpSocketDrops(sink.inode)) - before;
+        expect(drops).toBeGreaterThan(N / 2);
+        await mine.waitForLines(drops);
+        await text.waitForLines(1);
+        await new Promise((r) => setTimeout(r, 500));
+        for (const c of [mine, text, other]) c.signal('SIGINT');
+        const [rm, rt, ro] = await Promise.all([mine.exited, text.exited, other.exited]);
+        expect(rm.code, rm.stderr).toBe(0);
+        const events = rm.stdout.trim().split('\n').map((l) => JSON.parse(l));
+        expect(events).toHaveLength(drops);
+        for (const e of events) {
+          expect(e.socket.inode).toBe(sink.inode);
+          expect(e.socket.owners).toEqual([
+            { pid: sink.pid, comm: 'rxcgsink', cgroup: cg.path, unit: `docker-${cg.containerId}.scope`, container: cg.containerId },
+          ]);
+        }
+        expect(rt.code, rt.stderr).toBe(0);
+        expect(rt.stdout).toContain(`rxcgsink[${sink.pid}](ctr ${cg.containerId.slice(0, 12)})`);
+        expect(ro.code, ro.stderr).toBe(0);
+        expect(ro.stdout).toBe('');
+        expect(ro.stderr).toMatch(/filtered|left out|0 events/);
+      } finally {
+        await sink.stop();
+      }
+    });
+  }, 90_000);
+});
