@@ -11,10 +11,10 @@ import { installStopSignals, restoreDefaultSignals } from './lifecycle.js';
 installStopSignals();
 
 /** The commands with a clean stop on SIGINT/SIGTERM/SIGHUP; the others get the default actions. */
-const STOPPABLE = new Set(['trace', 'top', 'serve', 'stats']);
+const STOPPABLE = new Set(['trace', 'top', 'serve', 'stats', 'explain']);
 
 export async function buildProgram(): Promise<Command> {
-  const [{ Command }, { registerServe }, { registerSockets }, { registerStats }, { registerTop }, { registerTrace }, { registerDoctor }] = await Promise.all([
+  const [{ Command }, { registerServe }, { registerSockets }, { registerStats }, { registerTop }, { registerTrace }, { registerDoctor }, { registerExplain }] = await Promise.all([
     import('commander'),
     import('./serve.js'),
     import('./sockets.js'),
@@ -22,6 +22,7 @@ export async function buildProgram(): Promise<Command> {
     import('./top.js'),
     import('./trace.js'),
     import('./doctor.js'),
+    import('./explain.js'),
   ]);
   const require = createRequire(import.meta.url);
   const { version } = require('../../package.json') as { version: string };
@@ -45,6 +46,7 @@ export async function buildProgram(): Promise<Command> {
   registerStats(program);
   registerTop(program);
   registerDoctor(program);
+  registerExplain(program);
   return program;
 }
 
