@@ -13,7 +13,14 @@ const MIN_SUGGESTED = 4 << 20;
 export function socketDropsAreProtoMem(input: ExplainInput, inode: number, netns: number | null): boolean {
   const t = input.traced?.sockets[String(inode)];
   if (t && t.rcvbuf + t.protomem > 0) return t.protomem > t.rcvbuf;
-  // No udp event said (6.18 fires none on udp_mem drops): the namespace's counters decide.
+  // No udp event said: 6.18 fires none on udp_mem drops, and counts them in neither MemErrors nor
+  // RcvbufErrors (measured: udp_mem "2 2 2", 8 sinks, their drops +20,000, both counters +0).
+  // UDP went over udp_mem in the window (sock_exceed_buf_limit) while this socket's queue sits
+  // well below its own buffer: its drops were the protocol's memory.
+  const exceeded = Object.entries(input.traced?.exceed ?? {}).some(([name, n]) => name.startsWith('UDP') && n > 0);
+  const mem = input.skmem[String(inode)];
+  if (exceeded && mem && mem.rmem_alloc < mem.rcvbuf / 2) return true;
+  // Else the namespace's counters decide, where they can (kernels that count MemErrors for it).
   const r = input.interval.reconcile.find((x) => x.netns === netns) ?? input.interval.reconcile.find((x) => x.self);
   return !!r && (r.MemErrors ?? 0) > 0 && (r.RcvbufErrors ?? 0) === 0;
 }

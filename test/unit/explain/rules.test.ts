@@ -149,3 +149,16 @@ describe('verify', () => {
     ]);
   });
 });
+
+describe('udp_mem on kernels without the udp event for it (6.18)', () => {
+  it('UDP over udp_mem in the window and a socket far below its own buffer: its drops are udp_mem', () => {
+    const traced: Traced = { events: {}, lost: 0, unmatched: 0, exceed: { UDP: 900 }, sockets: {} };
+    const iv = interval({ sockets: [sock(5, 300), sock(6, 200)] }, {}, { RcvbufErrors: 500 });
+    const skmem = { '5': { rcvbuf: 8000000, rmem_alloc: 4096 }, '6': { rcvbuf: 4608, rmem_alloc: 4608 } };
+    const f = explain(input(iv, { traced, skmem }));
+    expect(f.map((x) => [x.cause, x.socket?.inode ?? null, x.drops])).toEqual([
+      ['udp_mem', 5, 300],
+      ['socket_rcvbuf', 6, 200],
+    ]);
+  });
+});
