@@ -133,8 +133,12 @@ describeLive('rxtrace explain (live)', () => {
     for (const s of sinks) await s.stop();
   }, 60_000);
 
-  it('softnet backlog drops: netdev_max_backlog with its value (veth, RPS to another CPU; restored)', async () => {
-    if (availableParallelism() < 2) throw new Error('softnet backlog drops need two CPUs (RPS to the other one)');
+  it('softnet backlog drops: netdev_max_backlog with its value (veth, RPS to another CPU; restored)', async (ctx) => {
+    if (availableParallelism() < 2) {
+      // RPS needs a second CPU; under CI a skip would hide that the case never ran.
+      if (process.env.CI === 'true') throw new Error('CI=true but this machine has one CPU: softnet backlog drops need two');
+      ctx.skip();
+    }
     await withNetns('ex-tx', (tx) =>
       withNetns('ex-rx', async (rx) => {
         await ip('link', 'add', 'rxtex0', 'netns', tx, 'type', 'veth', 'peer', 'name', 'rxtex1', 'netns', rx);
