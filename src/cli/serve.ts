@@ -14,6 +14,7 @@ import { reportTracerProblems } from './tracer-reports.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { onStopSignals } from './lifecycle.js';
 import { collectList, portNumber, positiveInt } from './options.js';
+import { labelsOption, type OwnerLabel } from '../metrics/owner-labels.js';
 
 export interface ServeCliOptions {
   listen: string;
@@ -23,6 +24,7 @@ export interface ServeCliOptions {
   port?: number;
   trace: boolean;
   ringPages?: number;
+  labels?: OwnerLabel[];
 }
 
 export function registerServe(program: Command): void {
@@ -35,6 +37,7 @@ export function registerServe(program: Command): void {
     .option('-p, --port <n>', 'trace only drops on this local port (in the kernel where the event has a port field); the counters stay host-wide', portNumber)
     .option('--filter <expr>', "ftrace filter applied in the kernel, e.g. 'dport >= 5000 && dport < 6000'")
     .option('--no-trace', 'serve the counters only, without the drop tracer')
+    .option('--labels <names>', 'owner labels on the per-socket and per-drop series: unit, container, pod (comma-separated; each multiplies series, see the README)', labelsOption)
     .option('--ring-pages <n>', 'data pages per CPU ring, a power of two (default 512)', positiveInt('--ring-pages'))
     .action(async (opts: ServeCliOptions) => {
       process.exitCode = await runServe(opts);
@@ -96,6 +99,7 @@ export async function runServe(opts: ServeCliOptions): Promise<number> {
     };
     const metrics = buildRegistry({
       top: opts.top,
+      labels: opts.labels,
       read: async () => {
         const snap = await readCounters();
         if (snap.errors.length === 0) failing = new Set();
@@ -120,7 +124,7 @@ export async function runServe(opts: ServeCliOptions): Promise<number> {
       return EXIT.OK;
     }
     if (tracer) {
-      feed = new TracerFeed(tracer, { top: opts.top, cpus: onlineCpus() });
+      feed = new TracerFeed(tracer, { top: opts.top, cpus: onlineCpus(), labels: opts.labels });
       reportTracerProblems(tracer);
     }
     const where = formatAddress(server.address);
