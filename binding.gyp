@@ -7,7 +7,9 @@
       "sources": [
         "native/addon.cc",
         "native/perf_session.cc",
-        "native/errors.cc"
+        "native/errors.cc",
+        "native/sock_diag.cc",
+        "native/sock_diag_js.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
@@ -15,7 +17,7 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++1y"],
       "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-fstack-protector-strong", "-fvisibility=hidden", "-fexceptions"],
       "conditions": [
-        ["OS!='linux'", { "sources!": ["native/perf_session.cc"] }]
+        ["OS!='linux'", { "sources!": ["native/perf_session.cc", "native/sock_diag.cc"] }]
       ]
     },
     {

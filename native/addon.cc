@@ -17,6 +17,7 @@
 #include "errors.h"
 #include "napi_config.h"
 #include "perf_session.h"
+#include "sock_diag_js.h"
 
 namespace rxtrace {
 namespace {
@@ -544,6 +545,7 @@ class RxtraceAddon : public Napi::Addon<RxtraceAddon> {
     }
     DefineAddon(exports, {
                              InstanceValue("PerfSession", JsPerfSession::Define(env), napi_enumerable),
+                             InstanceValue("SockDiag", DefineSockDiag(env), napi_enumerable),
                              InstanceMethod<&RxtraceAddon::ClockOffsetNs>("clockOffsetNs", napi_enumerable),
                              InstanceMethod<&RxtraceAddon::OpenSessionCount>("openSessionCount",
                                                                              napi_enumerable),

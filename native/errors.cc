@@ -28,6 +28,9 @@ constexpr ErrnoEntry kErrnoNames[] = {
     {ENOTTY, "ENOTTY"},   {ENOSPC, "ENOSPC"},   {ERANGE, "ERANGE"},
     {ENOSYS, "ENOSYS"},   {EOVERFLOW, "EOVERFLOW"}, {EOPNOTSUPP, "EOPNOTSUPP"},
     {ENOBUFS, "ENOBUFS"}, {ESPIPE, "ESPIPE"},   {EROFS, "EROFS"},
+    // netlink sock_diag (sock_diag.cc)
+    {ETIMEDOUT, "ETIMEDOUT"}, {EMSGSIZE, "EMSGSIZE"}, {EBADMSG, "EBADMSG"},
+    {EPIPE, "EPIPE"},     {EPROTONOSUPPORT, "EPROTONOSUPPORT"},
 };
 
 // strerror_r comes in two flavours (GNU returns char*, XSI returns int); overloads pick

@@ -72,8 +72,29 @@ export interface NativePerfSession {
   stats(): NativeSessionStats;
 }
 
+/**
+ * NETLINK_SOCK_DIAG sockets, one per network namespace (native/sock_diag.h). Requests and
+ * replies are raw netlink bytes: src/sockdiag/ encodes and decodes them.
+ */
+export interface NativeSockDiag {
+  /**
+   * Send each request (a whole netlink message; the addon sets nlmsg_seq) on the socket of
+   * namespace `key`, opened on first use: in our own namespace when `nsPath` is '', else after
+   * setns(nsPath) on a short-lived thread. Resolves with each request's reply messages, up to
+   * and including NLMSG_DONE or NLMSG_ERROR. Runs on the libuv pool. Rejects with a NativeError
+   * (syscall 'socket(NETLINK_SOCK_DIAG)', 'open(PATH)', 'setns(PATH)', 'recvmsg(…)'…).
+   */
+  query(key: number, nsPath: string, requests: ArrayBuffer[]): Promise<ArrayBuffer[]>;
+  /** Close the socket of one namespace (an open one keeps the namespace alive). */
+  forget(key: number): void;
+  /** Close every socket; later queries reject with EBADF. */
+  close(): void;
+  openCount(): number;
+}
+
 export interface NativeAddon {
   PerfSession: new (options: NativeSessionOptions, onBatch: BatchCallback) => NativePerfSession;
+  SockDiag: new () => NativeSockDiag;
   /** CLOCK_REALTIME − CLOCK_MONOTONIC in ns, read back to back, to turn sample times into wall time. */
   clockOffsetNs(): bigint;
   /** Number of live PerfSession objects with open fds in this environment (this thread; for leak tests). */

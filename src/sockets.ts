@@ -1,6 +1,7 @@
 // readSockets(): a snapshot of every UDP, raw and ICMP socket in every network namespace, with
 // owners, like `ss -uam -p` across namespaces. Used by `rxtrace sockets`, `top` and the library.
-import { ownNetns, readTables } from './attribute/netns-tables.js';
+import { ownNetns, readTables, type ReadTablesOptions } from './attribute/netns-tables.js';
+import { openSocketSource } from './sockdiag/select.js';
 import type { SocketInfo } from './decode/events.js';
 import { OwnerCgroups } from './attribute/owner-cgroups.js';
 import { scanSocketOwners, type SocketOwners } from './procnet/owners.js';
@@ -23,13 +24,27 @@ export interface ReadSocketsOptions {
    * per owner pid): 'all' (default), or 'dropping' (drops > 0) for callers that poll.
    */
   cgroups?: 'all' | 'dropping';
+  /** false: no /proc/PID/fd scan (`owners` come out empty), like `ss` without -p. Default true. */
+  withOwners?: boolean;
+  /** 'auto' (default: RXTRACE_SOCKET_SOURCE, else sock_diag where the kernel answers), 'sock_diag' or 'proc'. */
+  source?: 'auto' | 'sock_diag' | 'proc';
 }
 
 /** Sorted by drops (most first), then by table and local address. */
 export async function readSockets(opts: ReadSocketsOptions = {}): Promise<SocketSnapshotRow[]> {
   const procRoot = opts.procRoot ?? '/proc';
-  const owners = opts.owners ?? (await scanSocketOwners(procRoot));
-  const read = await readTables(opts.tables ?? SOCKET_TABLES, owners.pidsByNetns, ownNetns(procRoot), procRoot);
+  const owners = opts.owners ?? (await scanSocketOwners(procRoot, { fds: opts.withOwners !== false }));
+  // sock_diag where the kernel answers: a full dump costs what ss costs, /proc/net/udp far more.
+  const env = opts.source && opts.source !== 'auto' ? { ...process.env, RXTRACE_SOCKET_SOURCE: opts.source } : process.env;
+  const opened = await openSocketSource({ env, procRoot });
+  const readOpts: ReadTablesOptions = {};
+  if (opened.diag) readOpts.diag = { source: opened.diag, tables: new Set(SOCKET_TABLES.filter((t) => opened.choice.tables[t] === 'sock_diag')) };
+  let read;
+  try {
+    read = await readTables(opts.tables ?? SOCKET_TABLES, owners.pidsByNetns, ownNetns(procRoot), procRoot, readOpts);
+  } finally {
+    opened.diag?.close();
+  }
   // A table we cannot parse (or read for a reason other than permissions) would otherwise look
   // like a table without sockets.
   const broken = read.errors?.find((e) => e.code !== 'EACCES' && e.code !== 'EPERM');

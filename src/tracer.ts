@@ -380,7 +380,10 @@ export async function openTracer(options: TracerOptions = {}): Promise<RxTracer>
   );
   const resolve = options.resolve !== false || hasOwnerSelector(options);
   let attributor: Attributor | undefined;
-  if (resolve) attributor = options.attributor ? await options.attributor(plan) : await ProcAttributor.create();
+  // --port applied in the kernel to the UDP event: only that port's UDP sockets can be asked about
+  // (the port-less events concern ping/raw sockets, which are read whole).
+  const onlyPort = plan.port !== undefined && plan.events.every((e) => !e.portInUserSpace || !e.compiled.schema.system.startsWith('udp')) ? [plan.port] : undefined;
+  if (resolve) attributor = options.attributor ? await options.attributor(plan) : await ProcAttributor.create({ ports: onlyPort });
   if (options.signal?.aborted) {
     attributor?.close();
     throw abortedDuringOpen();

@@ -8,6 +8,8 @@ import type { SocketRow, SocketTable } from '../procnet/sockets.js';
 export interface NsRow extends SocketRow {
   /** Inode of the network namespace whose table listed this socket. */
   netns: number;
+  /** The socket's cgroup v2 inode (sock_diag INET_DIAG_CGROUP_ID), when known: its owners' cgroup. */
+  cgroupId?: string;
 }
 
 export interface TableRead {
@@ -16,7 +18,14 @@ export interface TableRead {
   /** CLOCK_MONOTONIC ns when the read finished (every counter in it was read by then). */
   endNs: number;
   tables: ReadonlySet<SocketTable>;
+  /**
+   * Tables this read covers only in part: just the sockets on these local ports (a sock_diag
+   * read scoped by the kernel). A table in `tables` and not here was read whole.
+   */
+  ports?: ReadonlyMap<SocketTable, ReadonlySet<number>>;
   rows: Map<number, NsRow>;
+  /** Some rows came from sock_diag, which has no `pointer` column: no use to the pointer strategy. */
+  noPointers?: boolean;
   /** Tables (or namespaces) this read could not cover, and why: a parse error, EACCES, EMFILE. */
   errors?: RxtraceError[];
 }
@@ -30,21 +39,42 @@ interface CachedWindow {
   after?: TableRead;
 }
 
+/** The `port` of a need about every socket whose `pointer` column must be real (kfree_skb rx_sk). */
+export const NEED_POINTERS = -2;
+
 export class ReadHistory {
   private reads: TableRead[] = [];
   /** Bumped by add(): cached windows older than this are stale. */
   private version = 0;
   /** The last window per `tables` array (callers pass constant arrays), so a storm of events
    *  between the same two reads costs two comparisons each instead of a walk of the history. */
-  private readonly cache = new Map<readonly SocketTable[], CachedWindow>();
+  private readonly cache = new Map<readonly SocketTable[], Map<number, CachedWindow>>();
 
   constructor(private readonly keep = 16) {}
 
-  add(read: TableRead): void {
+  /** The start-up read, kept while newer ones rotate: the `before` of a port's first drop. */
+  private pinned?: TableRead;
+
+  add(read: TableRead, pin = false): void {
     this.reads.push(read);
-    if (this.reads.length > this.keep) this.reads.shift();
+    if (pin) this.pinned = read;
+    if (this.reads.length > this.keep) this.reads.splice(this.reads[0] === this.pinned ? 1 : 0, 1);
     this.version++;
     if (this.cache.size > 64) this.cache.clear();
+  }
+
+  /**
+   * Does read r cover `tables` for a need about local port `port` (-1: a need about every
+   * socket of those tables, which only a whole read covers)?
+   */
+  static covers(r: TableRead, tables: readonly SocketTable[], port = -1): boolean {
+    if (port === NEED_POINTERS && r.noPointers) return false;
+    for (const tb of tables) {
+      if (!r.tables.has(tb)) return false;
+      const only = r.ports?.get(tb);
+      if (only !== undefined && (port < 0 || !only.has(port))) return false;
+    }
+    return true;
   }
 
   /** The newest read covering `table`. */
@@ -57,9 +87,11 @@ export class ReadHistory {
    * The reads that bracket time t for every one of `tables`: `before` finished before t (its
    * counters predate the event), `after` started after t (its counters include it).
    */
-  window(t: number, tables: readonly SocketTable[]): { readonly before?: TableRead; readonly after?: TableRead } {
+  window(t: number, tables: readonly SocketTable[], port = -1): { readonly before?: TableRead; readonly after?: TableRead } {
     // The cached object itself: no allocation per event in a storm.
-    const c = this.cache.get(tables);
+    let byPort = this.cache.get(tables);
+    if (byPort === undefined) this.cache.set(tables, (byPort = new Map()));
+    const c = byPort.get(port);
     if (c !== undefined && c.version === this.version && c.lo < t && t < c.hi) return c;
     let before: TableRead | undefined;
     let after: TableRead | undefined;
@@ -68,7 +100,7 @@ export class ReadHistory {
     let lo = -Infinity;
     let hi = Infinity;
     for (const r of this.reads) {
-      if (!tables.every((tb) => r.tables.has(tb))) continue;
+      if (!ReadHistory.covers(r, tables, port)) continue;
       if (r.endNs <= t) before = r;
       else if (r.startNs >= t && !after) after = r;
       for (const b of [r.startNs, r.endNs]) {
@@ -78,21 +110,22 @@ export class ReadHistory {
       }
     }
     const w: CachedWindow = { version: this.version, lo, hi, before, after };
-    this.cache.set(tables, w);
+    if (byPort.size > 256) byPort.clear();
+    byPort.set(port, w);
     return w;
   }
 
   /** The newest read covering every one of `tables`. */
-  latestCovering(tables: readonly SocketTable[]): TableRead | undefined {
-    for (let i = this.reads.length - 1; i >= 0; i--) if (tables.every((tb) => this.reads[i].tables.has(tb))) return this.reads[i];
+  latestCovering(tables: readonly SocketTable[], port = -1): TableRead | undefined {
+    for (let i = this.reads.length - 1; i >= 0; i--) if (ReadHistory.covers(this.reads[i], tables, port)) return this.reads[i];
     return undefined;
   }
 
   /** Newest read time covering all of `tables` (start), or -Infinity. */
-  coveredUntil(tables: readonly SocketTable[]): number {
+  coveredUntil(tables: readonly SocketTable[], port = -1): number {
     for (let i = this.reads.length - 1; i >= 0; i--) {
       const r = this.reads[i];
-      if (tables.every((tb) => r.tables.has(tb))) return r.startNs;
+      if (ReadHistory.covers(r, tables, port)) return r.startNs;
     }
     return -Infinity;
   }

@@ -7,6 +7,20 @@ import { netnsInodeFromLink } from '../procnet/owners.js';
 import { readSocketTable, type SocketTable } from '../procnet/sockets.js';
 import { nowMonoNs } from '../decode/batch.js';
 import type { NsRow, TableRead } from './history.js';
+import type { SockDiagSource } from '../sockdiag/source.js';
+import { readDiagTables } from '../sockdiag/tables.js';
+
+export interface ReadTablesOptions {
+  /** Read these tables through sock_diag instead of /proc (the rest still from /proc). */
+  diag?: { source: SockDiagSource; tables: ReadonlySet<SocketTable> };
+  /**
+   * Only the sockets on these local ports of a table (sock_diag tables only: the kernel
+   * filters). A /proc table is always read whole, and the read says so.
+   */
+  ports?: ReadonlyMap<SocketTable, readonly number[]>;
+  /** Count of whole-table reads, by table (tests and the bench check none happens per event). */
+  counter?: { wholeReads: Map<string, number> };
+}
 
 export function ownNetns(procRoot = '/proc'): number {
   try {
@@ -25,14 +39,32 @@ export async function readTables(
   pidsByNetns: Map<number, number[]>,
   selfNetns: number,
   procRoot = '/proc',
+  opts: ReadTablesOptions = {},
 ): Promise<TableRead> {
   const startNs = nowMonoNs();
   const rows = new Map<number, NsRow>();
   const errors: RxtraceError[] = [];
   const namespaces = new Map(pidsByNetns);
   if (!namespaces.has(selfNetns)) namespaces.set(selfNetns, []);
+  const diag = opts.diag;
+  const viaDiag = diag ? tables.filter((t) => diag.tables.has(t)) : [];
+  const viaProc = diag ? tables.filter((t) => !diag.tables.has(t)) : tables;
+  const scoped = new Map<SocketTable, ReadonlySet<number>>();
+  for (const t of viaDiag) {
+    const p = opts.ports?.get(t);
+    if (p !== undefined) scoped.set(t, new Set(p));
+  }
+  if (opts.counter) for (const t of tables) if (!scoped.has(t)) opts.counter.wholeReads.set(t, (opts.counter.wholeReads.get(t) ?? 0) + 1);
   for (const [netns, pids] of namespaces) {
-    for (const table of tables) {
+    if (diag && viaDiag.length > 0) {
+      try {
+        await readDiagTables(diag.source, { inode: netns, pids, self: netns === selfNetns }, viaDiag, opts.ports, rows);
+      } catch (e) {
+        // ESRCH: every pid of that namespace exited (it went with them). Anything else is said.
+        if (errnoCode(e) !== 'ESRCH') errors.push(asRxtraceError(e));
+      }
+    }
+    for (const table of viaProc) {
       const list = netns === selfNetns ? [undefined] : pids;
       let denied: RxtraceError | undefined;
       for (const pid of list) {
@@ -59,7 +91,10 @@ export async function readTables(
       if (denied) errors.push(denied);
     }
   }
-  return { startNs, endNs: nowMonoNs(), tables: new Set(tables), rows, errors };
+  const read: TableRead = { startNs, endNs: nowMonoNs(), tables: new Set(tables), rows, errors };
+  if (scoped.size > 0) read.ports = scoped;
+  if (viaDiag.length > 0) read.noPointers = true;
+  return read;
 }
 
 function asRxtraceError(e: unknown): RxtraceError {

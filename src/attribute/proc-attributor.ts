@@ -13,8 +13,10 @@ import { getPageSize, readProtoMem, readSockstat } from '../procnet/sockstat.js'
 import { DecodedDrop } from '../decode/drop.js';
 import { RxtraceError } from '../errors.js';
 import { OwnerCgroups } from './owner-cgroups.js';
-import { ReadHistory, type NsRow, type TableRead } from './history.js';
-import { ownNetns, readTables } from './netns-tables.js';
+import { NEED_POINTERS, ReadHistory, type NsRow, type TableRead } from './history.js';
+import { ownNetns, readTables, type ReadTablesOptions } from './netns-tables.js';
+import { openSocketSource, type SourceChoice } from '../sockdiag/select.js';
+import type { SockDiagSource } from '../sockdiag/source.js';
 import { ALL_TABLES, byAddress, byDrops, byPointer, RCVQUEUE_TABLES, udpKey, type UdpKey, type Verdict } from './strategies.js';
 import type { Attributor } from './types.js';
 
@@ -26,12 +28,21 @@ export interface ProcAttributorOptions {
   ownerRescanMs?: number;
   /** Whether the `pointer` column holds real addresses: 'auto' reads kptr_restrict (1 + root = real). */
   pointers?: 'auto' | 'real' | 'hashed';
+  /**
+   * Where socket tables come from: 'auto' (default: RXTRACE_SOCKET_SOURCE, else sock_diag where
+   * the kernel answers and /proc where not), 'sock_diag' or 'proc'.
+   */
+  source?: 'auto' | 'sock_diag' | 'proc';
+  /** The only local ports the trace can see (--port): the start-up read lists just those. */
+  ports?: readonly number[];
 }
 
 /** What judging one distinct event payload needs; shared by every event with that payload. */
 interface Need {
   kind: 'udp' | 'rcvqueue' | 'kfree' | 'global' | 'other';
   tables: readonly SocketTable[];
+  /** The local port the need is about (a scoped read will do), -1 for every socket of `tables`, NEED_POINTERS for /proc rows. */
+  port: number;
   key?: UdpKey;
   rxSk?: string;
   /** The last verdict, and the reads it was judged between (a pure function of the three). */
@@ -71,6 +82,11 @@ export class ProcAttributor implements Attributor {
   private readonly pending: { e: RxtraceError; warning: boolean }[] = [];
   /** Each kind of trouble is said once (code + file), not once per read. */
   private readonly reported = new Set<string>();
+  /** sock_diag, for the tables the kernel answers (undefined: everything from /proc). */
+  private diag?: { source: SockDiagSource; tables: ReadonlySet<SocketTable> };
+  private sourceChoice?: SourceChoice;
+  /** Whole-table reads so far, by table (a storm must not cost one per event). */
+  readonly readCounter = { wholeReads: new Map<string, number>() };
 
   private constructor(opts: ProcAttributorOptions) {
     this.procRoot = opts.procRoot ?? '/proc';
@@ -84,9 +100,34 @@ export class ProcAttributor implements Attributor {
   /** Take the first owner scan and table read before tracing starts: every later event has a read before it. */
   static async create(opts: ProcAttributorOptions = {}): Promise<ProcAttributor> {
     const a = new ProcAttributor(opts);
-    await a.scanOwners();
-    await a.read(ALL_TABLES);
+    const env = opts.source && opts.source !== 'auto' ? { ...process.env, RXTRACE_SOCKET_SOURCE: opts.source } : process.env;
+    const opened = await openSocketSource({ env, procRoot: opts.procRoot });
+    a.sourceChoice = opened.choice;
+    if (opened.diag) {
+      const tables = new Set(ALL_TABLES.filter((t) => opened.choice.tables[t] === 'sock_diag'));
+      a.diag = { source: opened.diag, tables };
+    }
+    try {
+      await a.scanOwners();
+      // The start-up read is every later event's first `before`: pinned while newer reads rotate.
+      // With --port only that port's sockets (sock_diag filters in the kernel: fast at any scale).
+      const ports = opts.ports && opts.ports.length > 0 ? new Map(ALL_TABLES.filter((t) => t.startsWith('udp')).map((t) => [t, opts.ports!])) : undefined;
+      await a.read(ALL_TABLES, ports, false, true);
+    } catch (e) {
+      a.close();
+      throw e;
+    }
     return a;
+  }
+
+  /** Which source each table is read from, and why (doctor, the trace summary). */
+  get socketSource(): SourceChoice | undefined {
+    return this.sourceChoice;
+  }
+
+  /** The sock_diag source, while open (for tests: its request counts). */
+  get diagSource(): SockDiagSource | undefined {
+    return this.diag?.source;
   }
 
   get pointerMode(): 'real' | 'hashed' {
@@ -124,6 +165,8 @@ export class ProcAttributor implements Attributor {
     this.cgroups.retain(s.netnsByPid);
     this.pidsByNetns = s.pidsByNetns;
     this.ownersDenied = s.ownersDenied;
+    // A netlink socket pins its namespace: let go of those whose last process has gone.
+    if (this.diag) this.diag.source.retain(new Set([...this.pidsByNetns.keys(), this.selfNetns]));
   }
 
   /** Said once, when a dropping socket first comes out owner-less while some fds were unreadable. */
@@ -143,17 +186,26 @@ export class ProcAttributor implements Attributor {
     );
   }
 
-  private async read(tables: readonly SocketTable[]): Promise<void> {
+  /**
+   * One read of `tables` in every namespace; sock_diag tables only on `ports` where given.
+   * `pointers`: from /proc only (the pointer strategy needs its `pointer` column).
+   */
+  private async read(tables: readonly SocketTable[], ports?: ReadonlyMap<SocketTable, readonly number[]>, pointers = false, pin = false): Promise<void> {
     const wait = this.lastReadNs + this.minReadNs - nowMonoNs();
     if (wait > 0) await sleep(wait / 1e6);
-    const r = await readTables(tables, this.pidsByNetns, this.selfNetns, this.procRoot);
+    const opts: ReadTablesOptions = { counter: this.readCounter };
+    if (this.diag && !pointers) {
+      opts.diag = this.diag;
+      opts.ports = ports;
+    }
+    const r = await readTables(tables, this.pidsByNetns, this.selfNetns, this.procRoot, opts);
     this.lastReadNs = r.startNs;
-    this.history.add(r);
+    this.history.add(r, pin);
     for (const e of r.errors ?? []) this.report(`${e.code}:${e.path ?? e.message}`.replace(/\/\d+\/net\//, '/PID/net/'), e);
     for (const inode of r.rows.keys()) if (!this.firstSeen.has(inode)) this.firstSeen.set(inode, r.startNs);
     if (this.firstSeen.size > 4 * r.rows.size + 1024) {
       // Forget sockets that are gone, so the map tracks the live table, not history.
-      for (const inode of this.firstSeen.keys()) if (!r.rows.has(inode) && r.tables.size === ALL_TABLES.length) this.firstSeen.delete(inode);
+      for (const inode of this.firstSeen.keys()) if (!r.rows.has(inode) && r.tables.size === ALL_TABLES.length && !r.ports) this.firstSeen.delete(inode);
     }
   }
 
@@ -183,38 +235,60 @@ export class ProcAttributor implements Attributor {
     switch (event) {
       case 'udp:udp_fail_queue_rcv_skb': {
         const key = udpKey(fields);
-        return { kind: 'udp', tables: key?.tables ?? NO_TABLES, key };
+        return { kind: 'udp', tables: key?.tables ?? NO_TABLES, key, port: key?.port ?? -1 };
       }
       case 'sock:sock_rcvqueue_full':
-        return { kind: 'rcvqueue', tables: RCVQUEUE_TABLES };
+        return { kind: 'rcvqueue', tables: RCVQUEUE_TABLES, port: -1 };
       case 'sock:sock_exceed_buf_limit':
-        return { kind: 'global', tables: NO_TABLES };
+        return { kind: 'global', tables: NO_TABLES, port: -1 };
       case 'skb:kfree_skb': {
         // Only a real pointer identifies the socket: kfree_skb carries no address, and "whose drops
         // rose" would be a guess here (TCP drops, whose sockets we do not list, share the reasons).
         const rxSk = typeof fields.rx_sk === 'string' ? fields.rx_sk : undefined;
-        return { kind: 'kfree', tables: this.realPointers && !isNullPointer(fields.rx_sk) ? ALL_TABLES : NO_TABLES, rxSk };
+        return { kind: 'kfree', tables: this.realPointers && !isNullPointer(fields.rx_sk) ? ALL_TABLES : NO_TABLES, rxSk, port: NEED_POINTERS };
       }
       default:
-        return { kind: 'other', tables: NO_TABLES };
+        return { kind: 'other', tables: NO_TABLES, port: -1 };
     }
   }
 
   async attribute(events: DropEvent[]): Promise<void> {
     if (events.length === 0 || this.closed) return;
     const needs = new Array<Need>(events.length);
-    // One read after the newest event, covering every table this batch needs.
-    const tables = new Set<SocketTable>();
-    let tMax = -Infinity;
-    let prevTables: readonly SocketTable[] | undefined;
+    // One read after the newest event of each distinct need, covering every table (and, for
+    // sock_diag tables, every local port) this batch needs.
+    const newest = new Map<Need, number>();
+    let prevNeed: Need | undefined;
     for (let i = 0; i < events.length; i++) {
       const n = (needs[i] = this.need(events[i]));
       if (n.tables.length === 0) continue;
-      if (n.tables !== prevTables) for (const t of (prevTables = n.tables)) tables.add(t);
       const t = events[i].lastMonoNs ?? events[i].monoNs;
-      if (t > tMax) tMax = t;
+      if (n === prevNeed && t <= newest.get(n)!) continue;
+      prevNeed = n;
+      if (t > (newest.get(n) ?? -Infinity)) newest.set(n, t);
     }
-    if (tables.size > 0 && this.history.coveredUntil([...tables]) < tMax) await this.read([...tables]);
+    const tables = new Set<SocketTable>();
+    const whole = new Set<SocketTable>();
+    const ports = new Map<SocketTable, Set<number>>();
+    let pointers = false;
+    let stale = false;
+    for (const [n, t] of newest) {
+      for (const tb of n.tables) {
+        tables.add(tb);
+        if (n.port < 0) whole.add(tb);
+        else {
+          let set = ports.get(tb);
+          if (set === undefined) ports.set(tb, (set = new Set()));
+          set.add(n.port);
+        }
+      }
+      if (n.port === NEED_POINTERS) pointers = true;
+      if (this.history.coveredUntil(n.tables, n.port) < t) stale = true;
+    }
+    const readPorts = new Map<SocketTable, readonly number[]>();
+    for (const [tb, set] of ports) if (!whole.has(tb)) readPorts.set(tb, [...set]);
+    const readAgain = (): Promise<void> => this.read([...tables], readPorts, pointers);
+    if (stale) await readAgain();
 
     // A miss may be a socket in a namespace the first read after the event did not cover: judge
     // again against the newest read; if that still misses, rescan owners (new namespaces), read
@@ -231,7 +305,7 @@ export class ProcAttributor implements Attributor {
       });
       if (verdicts.some(isMiss) && nowMonoNs() - this.lastOwnerScanNs > 250e6) {
         await this.scanOwners();
-        await this.read([...tables]);
+        await readAgain();
         verdicts.forEach((v, i) => {
           if (isMiss(v, i)) verdicts[i] = this.judge(events[i], needs[i], true);
         });
@@ -287,12 +361,12 @@ export class ProcAttributor implements Attributor {
    */
   private judge(ev: DropEvent, need: Need, wide = false): Verdict {
     if (need.tables.length === 0) return NONE;
-    const w = this.history.window(ev.monoNs, need.tables);
+    const w = this.history.window(ev.monoNs, need.tables, need.port);
     // An aggregate spans its first to its last drop: the read before the first, the read after the last.
     const last = ev.lastMonoNs;
-    const wAfter = last === undefined || last === ev.monoNs ? w : this.history.window(last, need.tables);
+    const wAfter = last === undefined || last === ev.monoNs ? w : this.history.window(last, need.tables, need.port);
     const before = w.before;
-    const after = wide ? this.history.latestCovering(need.tables) ?? wAfter.after : wAfter.after;
+    const after = wide ? this.history.latestCovering(need.tables, need.port) ?? wAfter.after : wAfter.after;
     const m = need.memo;
     if (m !== undefined && m.before === before && m.after === after) return m.verdict;
     let verdict: Verdict = NONE;
@@ -340,6 +414,7 @@ export class ProcAttributor implements Attributor {
 
   close(): void {
     this.closed = true;
+    this.diag?.source.close();
   }
 }
 

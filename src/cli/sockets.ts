@@ -15,15 +15,16 @@ export function registerSockets(program: Command): void {
     .description('snapshot of UDP, raw and ICMP sockets in every network namespace, with owners, sorted by drops')
     .option('--table <name...>', `tables to read (${SOCKET_TABLES.join(', ')})`, collectList)
     .option('--dropping', 'only sockets with drops > 0')
+    .option('--no-owners', 'skip the /proc/PID/fd scan for owners (fast on hosts with many open files)')
     .option('--format <fmt>', 'ndjson or text (default: ndjson when stdout is not a TTY)', formatOption)
-    .action(async (opts: { table?: string[]; dropping?: boolean; format?: Format }) => {
+    .action(async (opts: { table?: string[]; dropping?: boolean; owners?: boolean; format?: Format }) => {
       const tables = (opts.table ?? [...SOCKET_TABLES]).map((t) => {
         if (!(SOCKET_TABLES as readonly string[]).includes(t)) {
           throw new RxtraceError('EUSAGE', `unknown table "${t}"`, { hint: `tables are ${SOCKET_TABLES.join(', ')}` });
         }
         return t as SocketTable;
       });
-      let rows = await readSockets({ tables });
+      let rows = await readSockets({ tables, withOwners: opts.owners !== false });
       if (opts.dropping) rows = rows.filter((r) => (r.drops ?? 0) > 0);
       const out = new LineWriter();
       if (defaultFormat(opts.format) === 'ndjson') {

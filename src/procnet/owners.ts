@@ -63,6 +63,10 @@ export interface ScanOptions {
   /** Yield to the event loop after this many ms of scanning (default 4). */
   sliceMs?: number;
   fs?: OwnerScanFs;
+  /** Look only at these processes (candidate owners), not every /proc/[0-9]* entry. */
+  pids?: readonly number[];
+  /** false: namespaces only, no fd links (`sockets --no-owners`: a cheap pass at any fd count). */
+  fds?: boolean;
 }
 
 const VANISHED = new Set(['ENOENT', 'ESRCH']);
@@ -118,13 +122,18 @@ export async function scanSocketOwners(procRoot = '/proc', opts: ScanOptions = {
     ownersDenied: [],
     kernelThreadsDenied: 0,
   };
-  let names: string[];
-  try {
-    names = io.readdirSync(procRoot);
-  } catch (e) {
-    throw ioError(e, procRoot, 'opendir');
+  let pids: number[];
+  if (opts.pids) pids = [...opts.pids].sort((a, b) => a - b);
+  else {
+    let names: string[];
+    try {
+      names = io.readdirSync(procRoot);
+    } catch (e) {
+      throw ioError(e, procRoot, 'opendir');
+    }
+    pids = names.filter((n) => /^[0-9]+$/.test(n)).map(Number).sort((a, b) => a - b);
   }
-  const pids = names.filter((n) => /^[0-9]+$/.test(n)).map(Number).sort((a, b) => a - b);
+  const readFds = opts.fds !== false;
 
   // Any errno other than "gone" or "denied" is a real failure (or a bug) and must surface.
   const attempt = <T>(path: string, syscall: string, fn: () => T): T => {
@@ -142,7 +151,7 @@ export async function scanSocketOwners(procRoot = '/proc', opts: ScanOptions = {
   for (const pid of pids) {
     const dir = `${procRoot}/${pid}`;
     try {
-      const fds = attempt(`${dir}/fd`, 'opendir', () => io.readdirSync(`${dir}/fd`));
+      const fds = readFds ? attempt(`${dir}/fd`, 'opendir', () => io.readdirSync(`${dir}/fd`)) : [];
       const inodes = new Set<number>();
       for (const fd of fds) {
         let link: string;
@@ -162,7 +171,7 @@ export async function scanSocketOwners(procRoot = '/proc', opts: ScanOptions = {
         netns = netnsInodeFromLink(link);
       } catch (e) {
         // A zombie has an empty fd table and no namespaces: nothing is lost by leaving it out.
-        if (e instanceof Skip && e.kind === 'vanished' && fds.length === 0) throw new Skip('zombie');
+        if (e instanceof Skip && e.kind === 'vanished' && (fds.length === 0 || !readFds)) throw new Skip('zombie');
         // The owners are still right when only the namespace is hidden (seen as root for pid 1
         // in a sandbox): keep them, count the process as denied.
         if (e instanceof Skip && e.kind === 'denied') nsDenied = true;
