@@ -13,6 +13,8 @@ import { getPageSize, readProtoMem, readSockstat } from '../procnet/sockstat.js'
 import { DecodedDrop } from '../decode/drop.js';
 import { RxtraceError } from '../errors.js';
 import { OwnerCgroups } from './owner-cgroups.js';
+import { CgroupIdResolver } from '../procnet/cgroup-id.js';
+import { pathIdentity } from '../procnet/cgroup.js';
 import { NEED_POINTERS, ReadHistory, type NsRow, type TableRead } from './history.js';
 import { ownNetns, readTables, type ReadTablesOptions } from './netns-tables.js';
 import { openSocketSource, type SourceChoice } from '../sockdiag/select.js';
@@ -60,6 +62,7 @@ export class ProcAttributor implements Attributor {
   private readonly history = new ReadHistory(24);
   private owners = new Map<number, Owner[]>();
   private readonly cgroups: OwnerCgroups;
+  private readonly cgroupIds: CgroupIdResolver;
   private pidsByNetns = new Map<number, number[]>();
   private lastOwnerScanNs = -Infinity;
   private lastReadNs = -Infinity;
@@ -91,6 +94,7 @@ export class ProcAttributor implements Attributor {
   private constructor(opts: ProcAttributorOptions) {
     this.procRoot = opts.procRoot ?? '/proc';
     this.cgroups = new OwnerCgroups(this.procRoot);
+    this.cgroupIds = new CgroupIdResolver(this.procRoot);
     this.selfNetns = ownNetns(this.procRoot);
     this.minReadNs = (opts.minReadIntervalMs ?? 20) * 1e6;
     this.ownerRescanNs = (opts.ownerRescanMs ?? 2000) * 1e6;
@@ -389,6 +393,8 @@ export class ProcAttributor implements Attributor {
       netns: row.netns || null,
       owners: owners ? this.cgroups.owners(owners) : [],
     };
+    const cgroup = this.cgroupIds.path(row.cgroupId);
+    if (cgroup !== undefined) Object.assign(info, pathIdentity(cgroup));
     if (stale) info.stale = true;
     // No owner found while some processes' fds were unreadable: "nobody" would be a guess.
     if (owners === undefined && this.ownersDenied.length > 0) {
@@ -422,6 +428,7 @@ function copyInfo(i: SocketInfo): SocketInfo {
   const c: SocketInfo = { table: i.table, inode: i.inode, local: i.local, remote: i.remote, rx_queue: i.rx_queue, drops: i.drops, netns: i.netns, owners: i.owners };
   if (i.stale) c.stale = true;
   if (i.owners_unknown) c.owners_unknown = true;
+  for (const k of ['cgroup', 'unit', 'container', 'pod'] as const) if (i[k] !== undefined) c[k] = i[k];
   return c;
 }
 

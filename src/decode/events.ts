@@ -31,6 +31,15 @@ export interface SocketInfo {
   stale?: boolean;
   /** No owner was found, but some processes' open files could not be read: it may be one of them. */
   owners_unknown?: boolean;
+  /**
+   * The socket's own cgroup (sock_diag INET_DIAG_CGROUP_ID, 5.8+: the cgroup of the process that
+   * created it), and the unit, container and pod its path shows; known even when the owners are
+   * not. Absent when unknown (the /proc source, older kernels, no cgroup2 mount).
+   */
+  cgroup?: string;
+  unit?: string;
+  container?: string;
+  pod?: string;
 }
 
 export interface DropEvent {

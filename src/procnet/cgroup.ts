@@ -79,6 +79,18 @@ export function unitOf(path: string): string | undefined {
   return undefined;
 }
 
+/** What a cgroup path alone says: its unit, container and pod (keys absent when it shows none). */
+export function pathIdentity(path: string): CgroupIdentity {
+  const r: CgroupIdentity = { cgroup: path };
+  const unit = unitOf(path);
+  if (unit) r.unit = unit;
+  const c = containerOf(path);
+  if (c) r.container = c;
+  const p = podOf(path);
+  if (p) r.pod = p;
+  return r;
+}
+
 /**
  * What one /proc/PID/cgroup file says. The cgroup is the v2 path if there is a `0::` line,
  * else the name=systemd path. The container and pod come from that path; on a hybrid host

@@ -3,13 +3,17 @@
 // container id and the unit, `--container <12 hex>` keeps its drops, another id keeps none of
 // them (counted as filtered in the summary), and the text format shows the short id. The
 // cgroup is removed afterwards. The kernel's own count is the sink's drops column.
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { assertBuilt, startCli, stopAllCli } from '../helpers/cli.js';
 import { withTestCgroup } from '../helpers/cgroup.js';
 import { describeLive } from '../helpers/live.js';
 import { settledUdpSocketDrops } from '../helpers/procnet-read.js';
-import { addrPort, send, startSink, stopAllRxflood } from '../helpers/rxflood.js';
+import { addrPort, rxfloodPath, send, startSink, stopAllRxflood } from '../helpers/rxflood.js';
+import { release } from 'node:os';
+import { parseRelease } from '../helpers/kernel.js';
 
 const N = 300;
 
@@ -62,6 +66,44 @@ describeLive('owners: cgroup, unit and container (live)', () => {
         expect(ro.stderr).toMatch(/filtered|left out|0 events/);
       } finally {
         await sink.stop();
+      }
+    });
+  }, 90_000);
+
+  it('the socket\'s own cgroup (sock_diag INET_DIAG_CGROUP_ID): a sink that opened its socket inside the scope', async () => {
+    await withTestCgroup(async (cg) => {
+      // The socket's cgroup is its creator's at socket(): the shell joins the scope, then execs the sink.
+      const child = spawn('sh', ['-c', `echo $$ > ${join(cg.dir, 'cgroup.procs')} && exec ${rxfloodPath()} sink --bind 127.0.0.1:0 --rcvbuf 1 --comm rxcgsock`], { stdio: ['pipe', 'pipe', 'pipe'] });
+      try {
+        const ready = await new Promise<string>((resolve, reject) => {
+          let out = '';
+          child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+            out += d;
+            const m = /READY .*\n/.exec(out);
+            if (m) resolve(m[0]);
+          });
+          child.once('exit', (code) => reject(new Error(`sink exited ${code}`)));
+        });
+        const [, port, inode] = ready.trim().split(/\s+/).map(Number);
+        const run = startCli(['trace', '--port', String(port), '--format', 'ndjson', '--count', '5', '--duration', '20']);
+        await run.waitForPerfFds(1);
+        await send({ to: addrPort('127.0.0.1', port), count: 50 });
+        const r = await run.exited;
+        expect(r.code, r.stderr).toBe(0);
+        const e = JSON.parse(r.stdout.split('\n')[0]);
+        expect(e.socket.inode).toBe(inode);
+        const { major, minor } = parseRelease(release());
+        const diag = process.env.RXTRACE_SOCKET_SOURCE !== 'proc';
+        if (diag && (major > 5 || (major === 5 && minor >= 8))) {
+          expect(e.socket).toMatchObject({ cgroup: cg.path, unit: `docker-${cg.containerId}.scope`, container: cg.containerId });
+        } else {
+          // Before 5.8 sock_diag has no INET_DIAG_CGROUP_ID; the /proc source has no cgroup at all.
+          expect(e.socket.cgroup).toBeUndefined();
+        }
+        expect(e.socket.owners[0]).toMatchObject({ comm: 'rxcgsock', container: cg.containerId });
+      } finally {
+        child.kill('SIGKILL');
+        await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.once('close', r)));
       }
     });
   }, 90_000);

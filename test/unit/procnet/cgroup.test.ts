@@ -102,3 +102,24 @@ describe('cgroupIdentity', () => {
     );
   });
 });
+
+describe('socket cgroup (INET_DIAG_CGROUP_ID)', () => {
+  it('finds the cgroup2 mount in mountinfo (hybrid and v2 hosts), none on v1-only', async () => {
+    const { parseCgroup2Mount } = await import('../../../src/procnet/cgroup-id.js');
+    const hybrid = [
+      '33 25 0:28 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755',
+      '34 33 0:29 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate',
+      '35 33 0:30 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd',
+    ].join('\n');
+    expect(parseCgroup2Mount(hybrid)).toBe('/sys/fs/cgroup/unified');
+    expect(parseCgroup2Mount('30 24 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw\n')).toBe('/sys/fs/cgroup');
+    expect(parseCgroup2Mount('30 24 0:26 / /mnt/my\\040cg rw - cgroup2 none rw\n')).toBe('/mnt/my cg');
+    expect(parseCgroup2Mount('35 33 0:30 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n')).toBeUndefined();
+  });
+
+  it('a path alone: unit, container, pod', async () => {
+    const { pathIdentity } = await import('../../../src/procnet/cgroup.js');
+    expect(pathIdentity(`/system.slice/docker-${ID}.scope`)).toEqual({ cgroup: `/system.slice/docker-${ID}.scope`, unit: `docker-${ID}.scope`, container: ID });
+    expect(pathIdentity('/')).toEqual({ cgroup: '/' });
+  });
+});
