@@ -4,10 +4,9 @@
 // whether the drops stopped. rxtrace changes nothing itself.
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline';
-import { explain, verify, type Finding } from '../explain/index.js';
-import { watchWindow, type WindowOptions } from '../explain/gather.js';
+import type { Finding } from '../explain/index.js';
+import type { WindowOptions } from '../explain/gather.js';
 import { cgroupOption, containerOption, unitOption, type OwnerSelector } from '../owner-match.js';
-import { findingsText, verifyText } from '../render/explain-text.js';
 import { EXIT } from './exit-codes.js';
 import { onStopSignals } from './lifecycle.js';
 import { defaultFormat, formatOption, portNumber, positiveInt, positiveNumber, type Format } from './options.js';
@@ -77,6 +76,13 @@ function waitForChange(opts: ExplainCliOptions, stopped: AbortSignal): Promise<b
 }
 
 export async function runExplain(opts: ExplainCliOptions): Promise<number> {
+  // Loaded when the command runs, not when the program is built: every module loaded at start-up
+  // costs every other command its fds and time (the EMFILE sweep in faults-resources measures it).
+  const [{ explain, verify }, { watchWindow }, { findingsText, verifyText }] = await Promise.all([
+    import('../explain/index.js'),
+    import('../explain/gather.js'),
+    import('../render/explain-text.js'),
+  ]);
   const format = defaultFormat(opts.format);
   const out = new LineWriter();
   const stop = new AbortController();
