@@ -3,6 +3,7 @@
 import { ownNetns, readTables, type ReadTablesOptions } from './procnet/netns-tables.js';
 import { openSocketSource } from './sockdiag/select.js';
 import type { SocketInfo } from './decode/events.js';
+import { OwnerCgroups } from './attribute/owner-cgroups.js';
 import { scanSocketOwners, type SocketOwners } from './procnet/owners.js';
 import { SOCKET_TABLES, type SocketTable } from './procnet/sockets.js';
 
@@ -18,6 +19,11 @@ export interface ReadSocketsOptions {
   procRoot?: string;
   /** A scan already made (scanSocketOwners), so a caller that also needs its netns map scans once. */
   owners?: SocketOwners;
+  /**
+   * Which sockets' owners get their cgroup, unit, container and pod (one /proc/PID/cgroup read
+   * per owner pid): 'all' (default), or 'dropping' (drops > 0) for callers that poll.
+   */
+  cgroups?: 'all' | 'dropping';
   /** false: no /proc/PID/fd scan (`owners` come out empty), like `ss` without -p. Default true. */
   withOwners?: boolean;
   /** 'auto' (default: RXTRACE_SOCKET_SOURCE, else sock_diag where the kernel answers), 'sock_diag' or 'proc'. */
@@ -44,6 +50,7 @@ export async function readSockets(opts: ReadSocketsOptions = {}): Promise<Socket
   const broken = read.errors?.find((e) => e.code !== 'EACCES' && e.code !== 'EPERM');
   if (broken) throw broken;
   const rows: SocketSnapshotRow[] = [];
+  const cgroups = new OwnerCgroups(procRoot);
   for (const r of read.rows.values()) {
     rows.push({
       table: r.table,
@@ -56,7 +63,7 @@ export async function readSockets(opts: ReadSocketsOptions = {}): Promise<Socket
       netns: r.netns || null,
       state: r.state,
       uid: r.uid,
-      owners: owners.byInode.get(r.inode) ?? [],
+      owners: opts.cgroups === 'dropping' && !r.drops ? owners.byInode.get(r.inode) ?? [] : cgroups.owners(owners.byInode.get(r.inode) ?? []),
     });
   }
   rows.sort((a, b) => (b.drops ?? 0) - (a.drops ?? 0) || a.table.localeCompare(b.table) || a.local.localeCompare(b.local) || a.inode - b.inode);

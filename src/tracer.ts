@@ -14,6 +14,7 @@ import type { DropEvent, LostEvent } from './decode/events.js';
 import { fromNativeError, RxtraceError } from './errors.js';
 import { getPageSize, loadNative, type NativeEventSpec, type NativePerfSession, type NativeSessionOptions } from './native.js';
 import { buildPlan, type EventPlan, type PlanOptions } from './plan.js';
+import { hasOwnerSelector, ownersMatch } from './owner-match.js';
 
 export type TraceRecord = DropEvent | LostEvent;
 
@@ -22,6 +23,12 @@ export interface TracerOptions extends PlanOptions {
   resolve?: boolean;
   /** Keep only drops on sockets owned by this pid (implies resolve). */
   pid?: number;
+  /** Keep only drops on sockets whose owner's container id starts with this (lowercase hex; implies resolve). */
+  container?: string;
+  /** Keep only drops on sockets whose owner runs in this systemd unit (`nginx` = nginx.service or .scope; implies resolve). */
+  unit?: string;
+  /** Keep only drops on sockets whose owner's cgroup path is this or below it (implies resolve). */
+  cgroup?: string;
   /** Data pages per CPU ring, a power of two (default: 64 MiB over all CPUs, 2–8 MiB per ring). */
   ringPages?: number;
   /** Longest a quiet batch waits before delivery, ms (default 20). */
@@ -89,6 +96,8 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
   private readonly counts: TracerStats = { events: {}, lostPerCpu: {}, lost: 0, malformed: 0, filtered: 0, pauses: 0, otherRecords: 0 };
   private readonly hwm: number;
   private readonly portOnly = new Set<string>();
+  /** --pid, --container, --unit or --cgroup was given. */
+  private readonly byOwner: boolean;
   private readonly backlog: { name: 'error' | 'warning'; e: Error }[] = [];
 
   /** @internal use openTracer() */
@@ -101,6 +110,7 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
   ) {
     super();
     this.hwm = opts.highWaterMark ?? 65536;
+    this.byOwner = hasOwnerSelector(opts);
     for (const e of plan.events) if (e.portInUserSpace) this.portOnly.add(e.compiled.event);
     // Reports from before anyone listened (attribution's first read happens inside openTracer)
     // wait for the first listener rather than vanish.
@@ -188,8 +198,8 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
 
   /** User-space filters that the kernel could not apply. */
   private keep(d: DropEvent): boolean {
-    if (this.opts.pid !== undefined) {
-      if (!d.socket || !d.socket.owners.some((o) => o.pid === this.opts.pid)) return false;
+    if (this.byOwner) {
+      if (!d.socket || !ownersMatch(d.socket.owners, this.opts)) return false;
     }
     if (this.plan.port !== undefined && this.portOnly.has(d.event)) {
       if (!d.socket || !d.socket.local.endsWith(`:${this.plan.port}`)) return false;
@@ -405,7 +415,7 @@ export async function openTracer(options: TracerOptions = {}): Promise<RxTracer>
     plan.events.map((e) => e.compiled),
     new WallClock(native.clockOffsetNs()),
   );
-  const resolve = options.resolve !== false || options.pid !== undefined;
+  const resolve = options.resolve !== false || hasOwnerSelector(options);
   let attributor: Attributor | undefined;
   // --port applied in the kernel to the UDP event: only that port's UDP sockets can be asked about
   // (the port-less events concern ping/raw sockets, which are read whole).

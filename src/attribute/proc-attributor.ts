@@ -13,6 +13,9 @@ import { getPageSize } from '../native.js';
 import { readProtoMem, readSockstat } from '../procnet/sockstat.js';
 import { DecodedDrop } from '../decode/drop.js';
 import { RxtraceError } from '../errors.js';
+import { OwnerCgroups } from './owner-cgroups.js';
+import { CgroupIdResolver } from '../procnet/cgroup-id.js';
+import { pathIdentity } from '../procnet/cgroup.js';
 import { NEED_POINTERS, ReadHistory, type NsRow, type TableRead } from './history.js';
 import { ownNetns, readTables, type ReadTablesOptions } from '../procnet/netns-tables.js';
 import { openSocketSource, type SourceChoice } from '../sockdiag/select.js';
@@ -63,6 +66,8 @@ export class ProcAttributor implements Attributor {
   private readonly procRoot: string;
   private readonly history = new ReadHistory(24);
   private owners = new Map<number, Owner[]>();
+  private readonly cgroups: OwnerCgroups;
+  private readonly cgroupIds: CgroupIdResolver;
   private pidsByNetns = new Map<number, number[]>();
   private lastOwnerScanNs = -Infinity;
   private lastReadNs = -Infinity;
@@ -97,6 +102,8 @@ export class ProcAttributor implements Attributor {
 
   private constructor(opts: ProcAttributorOptions) {
     this.procRoot = opts.procRoot ?? '/proc';
+    this.cgroups = new OwnerCgroups(this.procRoot);
+    this.cgroupIds = new CgroupIdResolver(this.procRoot);
     this.selfNetns = ownNetns(this.procRoot);
     this.minReadNs = (opts.minReadIntervalMs ?? 20) * 1e6;
     this.ownerRescanNs = (opts.ownerRescanMs ?? 2000) * 1e6;
@@ -168,6 +175,7 @@ export class ProcAttributor implements Attributor {
     this.lastOwnerScanNs = nowMonoNs();
     const s = await scanSocketOwners(this.procRoot);
     this.owners = s.byInode;
+    this.cgroups.retain(s.netnsByPid);
     this.pidsByNetns = s.pidsByNetns;
     this.ownersDenied = s.ownersDenied;
     // A netlink socket pins its namespace: let go of those whose last process has gone.
@@ -393,8 +401,10 @@ export class ProcAttributor implements Attributor {
       rx_queue: row.rx_queue,
       drops: row.drops ?? null,
       netns: row.netns || null,
-      owners: owners ?? [],
+      owners: owners ? this.cgroups.owners(owners) : [],
     };
+    const cgroup = this.cgroupIds.path(row.cgroupId);
+    if (cgroup !== undefined) Object.assign(info, pathIdentity(cgroup));
     if (stale) info.stale = true;
     // No owner found while some processes' fds were unreadable: "nobody" would be a guess.
     if (owners === undefined && this.ownersDenied.length > 0) {
@@ -428,6 +438,7 @@ function copyInfo(i: SocketInfo): SocketInfo {
   const c: SocketInfo = { table: i.table, inode: i.inode, local: i.local, remote: i.remote, rx_queue: i.rx_queue, drops: i.drops, netns: i.netns, owners: i.owners };
   if (i.stale) c.stale = true;
   if (i.owners_unknown) c.owners_unknown = true;
+  for (const k of ['cgroup', 'unit', 'container', 'pod'] as const) if (i[k] !== undefined) c[k] = i[k];
   return c;
 }
 

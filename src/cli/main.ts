@@ -10,10 +10,10 @@ import { installStopSignals, restoreDefaultSignals } from './lifecycle.js';
 installStopSignals();
 
 /** The commands with a clean stop on SIGINT/SIGTERM/SIGHUP; the others get the default actions. */
-const STOPPABLE = new Set(['trace', 'top', 'serve', 'stats']);
+const STOPPABLE = new Set(['trace', 'top', 'serve', 'stats', 'explain']);
 
 export async function buildProgram(): Promise<Command> {
-  const [{ Command }, { registerServe }, { registerSockets }, { registerStats }, { registerTop }, { registerTrace }, { registerDoctor }] = await Promise.all([
+  const [{ Command }, { registerServe }, { registerSockets }, { registerStats }, { registerTop }, { registerTrace }, { registerDoctor }, { registerExplain }] = await Promise.all([
     import('commander'),
     import('./serve.js'),
     import('./sockets.js'),
@@ -21,6 +21,7 @@ export async function buildProgram(): Promise<Command> {
     import('./top.js'),
     import('./trace.js'),
     import('./doctor.js'),
+    import('./explain.js'),
   ]);
   const { version } = (await import('../version.js')).buildInfo();
   const program = new Command('rxtrace')
@@ -43,6 +44,7 @@ export async function buildProgram(): Promise<Command> {
   registerStats(program);
   registerTop(program);
   registerDoctor(program);
+  registerExplain(program);
   return program;
 }
 

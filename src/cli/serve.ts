@@ -19,6 +19,7 @@ import { reportTracerProblems } from './tracer-reports.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { onStopSignals } from './lifecycle.js';
 import { collectList, modeOption, portNumber, positiveInt, type DropMode } from './options.js';
+import { labelsOption, type OwnerLabel } from '../metrics/owner-labels.js';
 
 export interface ServeCliOptions {
   listen: string;
@@ -29,6 +30,7 @@ export interface ServeCliOptions {
   trace: boolean;
   ringPages?: number;
   mode: DropMode;
+  labels?: OwnerLabel[];
 }
 
 export function registerServe(program: Command): void {
@@ -42,6 +44,7 @@ export function registerServe(program: Command): void {
     .option('--filter <expr>', "ftrace filter applied in the kernel, e.g. 'dport >= 5000 && dport < 6000'")
     .option('--no-trace', 'serve the counters only, without the drop tracer')
     .option('--mode <mode>', 'counting: kernel counters, split over sockets at each scrape (cheapest); events: every drop sampled and attributed (exact for short-lived sockets)', modeOption, 'counting')
+    .option('--labels <names>', 'owner labels on the per-socket and per-drop series: unit, container, pod (comma-separated; each multiplies series, see the README)', labelsOption)
     .option('--ring-pages <n>', 'with --mode events: data pages per CPU ring, a power of two (default: 64 MiB over all CPUs, 2-8 MiB per ring)', positiveInt('--ring-pages'))
     .action(async (opts: ServeCliOptions) => {
       process.exitCode = await runServe(opts);
@@ -112,6 +115,7 @@ export async function runServe(opts: ServeCliOptions): Promise<number> {
     };
     const metrics = buildRegistry({
       top: opts.top,
+      labels: opts.labels,
       read: async () => {
         const snap = await readCounters();
         if (snap.errors.length === 0) failing = new Set();
@@ -141,7 +145,7 @@ export async function runServe(opts: ServeCliOptions): Promise<number> {
       return EXIT.OK;
     }
     if (tracer) {
-      feed = new TracerFeed(tracer, { top: opts.top, cpus: onlineCpus() });
+      feed = new TracerFeed(tracer, { top: opts.top, cpus: onlineCpus(), labels: opts.labels });
       reportTracerProblems(tracer);
     }
     if (counters) {

@@ -9,6 +9,7 @@ import { LineWriter } from './output.js';
 import { RxtraceError } from '../errors.js';
 import { scanSocketOwners } from '../procnet/owners.js';
 import { readTcpSockets, type TcpSocketRow } from '../tcp-sockets.js';
+import { ownersText } from '../render/units.js';
 
 export function registerSockets(program: Command): void {
   program
@@ -63,7 +64,7 @@ export function socketsTable(rows: SocketSnapshotRow[]): string[] {
     r.drops === null ? '?' : String(r.drops),
     String(r.inode),
     r.netns === null ? '?' : String(r.netns),
-    r.owners.length ? r.owners.map((o) => `${o.comm}[${o.pid}]`).join(',') : '-',
+    ownersText(r.owners),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const fmt = (cols: string[]): string => cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i]))).join('  ');

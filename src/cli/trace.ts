@@ -9,6 +9,7 @@ import { EXIT } from './exit-codes.js';
 import { onStopSignals } from './lifecycle.js';
 import { collectList, defaultFormat, formatOption, portNumber, positiveInt, positiveNumber, type Format } from './options.js';
 import { LineWriter } from './output.js';
+import { cgroupOption, containerOption, unitOption } from '../owner-match.js';
 import { reportTracerProblems } from './tracer-reports.js';
 import { watchTcpCounters } from './tcp-summary.js';
 
@@ -18,6 +19,9 @@ export interface TraceCliOptions {
   filter?: string;
   port?: number;
   pid?: number;
+  container?: string;
+  unit?: string;
+  cgroup?: string;
   reason?: string[];
   duration?: number;
   count?: number;
@@ -36,6 +40,9 @@ export function registerTrace(program: Command): void {
     .option('--filter <expr>', "ftrace filter applied in the kernel, e.g. 'dport == 5000 && rc == -12'")
     .option('-p, --port <n>', 'only drops on this local port (in the kernel where the event has a port field)', portNumber)
     .option('--pid <pid>', 'only drops on sockets owned by this process', positiveInt('--pid'))
+    .option('--container <id>', 'only drops on sockets owned by a process in this container (id prefix, as docker ps shows it)', containerOption)
+    .option('--unit <name>', 'only drops on sockets owned by a process in this systemd unit (nginx.service; nginx = .service or .scope)', unitOption)
+    .option('--cgroup <path>', 'only drops on sockets owned by a process in this cgroup or below (e.g. /system.slice)', cgroupOption)
     .option('--reason <NAME...>', 'skb:kfree_skb drop reasons to keep, by name (e.g. SOCKET_RCVBUFF,PROTO_MEM); filtered in the kernel', collectList)
     .option('-d, --duration <s>', 'stop after this many seconds', positiveNumber('--duration'))
     .option('-c, --count <n>', 'stop after this many drop events', positiveInt('--count'))
@@ -75,6 +82,9 @@ export async function runTrace(opts: TraceCliOptions): Promise<number> {
       filter: opts.filter,
       port: opts.port,
       pid: opts.pid,
+      container: opts.container,
+      unit: opts.unit,
+      cgroup: opts.cgroup,
       reasons: opts.reason,
       resolve: opts.resolve,
       ringPages: opts.ringPages,

@@ -149,7 +149,7 @@ export async function readSnapshot(opts: SnapshotOptions = {}): Promise<CounterS
     pageSize: getPageSize(),
     errors,
   };
-  const rows = owners ? await guarded('sockets', errors, undefined, () => readSockets({ procRoot, owners })) : undefined;
+  const rows = owners ? await guarded('sockets', errors, undefined, () => readSockets({ procRoot, owners, cgroups: 'dropping' })) : undefined;
   if (!owners || !rows) return snap;
 
   snap.sockets = new Map(rows.map((r) => [r.inode, r]));

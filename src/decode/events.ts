@@ -12,6 +12,14 @@ export type MatchKind = 'pointer' | 'address' | 'drops' | 'paired' | 'learned' |
 export interface SocketOwner {
   pid: number;
   comm: string;
+  /** The owner's cgroup (v2 path; name=systemd on a v1-only host). Absent when unknown. */
+  cgroup?: string;
+  /** The systemd unit its cgroup path names (`nginx.service`, `docker-<id>.scope`). */
+  unit?: string;
+  /** The 64-hex container id its cgroup path names (docker, containerd, CRI-O, podman). */
+  container?: string;
+  /** The Kubernetes pod UID its cgroup path names. */
+  pod?: string;
 }
 
 export interface SocketInfo {
@@ -27,6 +35,15 @@ export interface SocketInfo {
   stale?: boolean;
   /** No owner was found, but some processes' open files could not be read: it may be one of them. */
   owners_unknown?: boolean;
+  /**
+   * The socket's own cgroup (sock_diag INET_DIAG_CGROUP_ID, 5.8+: the cgroup of the process that
+   * created it), and the unit, container and pod its path shows; known even when the owners are
+   * not. Absent when unknown (the /proc source, older kernels, no cgroup2 mount).
+   */
+  cgroup?: string;
+  unit?: string;
+  container?: string;
+  pod?: string;
 }
 
 export interface DropEvent {

@@ -4,6 +4,7 @@
 // reads counts, never events.
 import type { DropEvent, LostEvent } from '../decode/events.js';
 import type { RxTracer } from '../tracer.js';
+import { ownerLabelValues, type OwnerLabel } from './owner-labels.js';
 import { TopNDrops, type DropKey, type TopNOptions } from './top-n.js';
 
 /**
@@ -11,11 +12,12 @@ import { TopNDrops, type DropKey, type TopNOptions } from './top-n.js';
  * destination (`daddr`, the local address) when there is one, else 'global' for protocol memory
  * (match=global) or 'unknown'. comm is every owner's process name, sorted and joined by ','.
  */
-export function dropKeyOf(d: DropEvent): DropKey {
+export function dropKeyOf(d: DropEvent, labels: readonly OwnerLabel[] = []): DropKey {
   const s = d.socket;
   if (s) {
     const comms = [...new Set(s.owners.map((o) => o.comm))].sort();
-    return { event: d.event, table: s.table, local: s.local, comm: comms.join(',') };
+    const key: DropKey = { event: d.event, table: s.table, local: s.local, comm: comms.join(',') };
+    return labels.length ? Object.assign(key, ownerLabelValues(s.owners, labels)) : key;
   }
   const daddr = d.fields.daddr;
   const local = typeof daddr === 'string' && daddr !== '' ? daddr : d.match === 'global' ? 'global' : 'unknown';
@@ -25,6 +27,8 @@ export function dropKeyOf(d: DropEvent): DropKey {
 export interface TracerFeedOptions extends Omit<TopNOptions, 'events'> {
   /** CPUs traced: their lost counters are exported from the start, at 0. */
   cpus?: readonly number[];
+  /** Owner labels to add to each key (serve --labels). */
+  labels?: readonly OwnerLabel[];
 }
 
 /** What the registry reads at scrape time: bounded drop counters and lost counts per CPU. */
@@ -46,7 +50,8 @@ export class TracerFeed implements DropsFeed {
     this.drops = new TopNDrops({ ...opts, events: tracer.plan.events.map((e) => e.compiled.event) });
     for (const c of opts.cpus ?? []) this.lostPerCpu.set(c, 0);
     // An aggregated event (the tracer's aggregate option) stands for `count` drops.
-    const onDrop = (d: DropEvent): void => this.drops.add(dropKeyOf(d), d.count ?? 1);
+    const labels = opts.labels ?? [];
+    const onDrop = (d: DropEvent): void => this.drops.add(dropKeyOf(d, labels), d.count ?? 1);
     const onLost = (l: LostEvent): void => {
       this.lostPerCpu.set(l.cpu, (this.lostPerCpu.get(l.cpu) ?? 0) + l.lost);
     };

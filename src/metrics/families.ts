@@ -3,8 +3,10 @@
 // one CounterSnapshot in, samples out; registry.ts turns them into prom-client metrics.
 // Names follow node_exporter with the rxtrace_ prefix, and keep the kernel's counter names
 // in snake case (RcvbufErrors → rcvbuf_errors) so they can be grepped in the kernel source.
+import { OwnerCgroups } from '../attribute/owner-cgroups.js';
 import type { CounterSnapshot } from '../counters/snapshot.js';
 import { tcpFamilies } from './tcp-families.js';
+import { ownerLabelValues, type OwnerLabel } from './owner-labels.js';
 
 export type Labels = Record<string, string>;
 
@@ -193,6 +195,8 @@ export interface SocketGroup {
   table: string;
   local: string;
   comm: string;
+  /** serve --labels: unit, container, pod values (owner-labels.ts). */
+  owner?: Record<string, string>;
   rx_queue: number;
   drops: number;
   sockets: number;
@@ -202,14 +206,17 @@ export interface SocketGroup {
  * The sockets worth a series: the `top` groups with the most drops (drops > 0) and the `top`
  * with the most bytes queued (rx_queue > 0), so a socket that fills up shows before it drops.
  */
-export function selectSockets(snap: CounterSnapshot, top: number): SocketGroup[] {
+export function selectSockets(snap: CounterSnapshot, top: number, labels: readonly OwnerLabel[] = [], cgroups?: OwnerCgroups): SocketGroup[] {
   if (!snap.sockets) return [];
   const groups = new Map<string, SocketGroup>();
   for (const s of snap.sockets.values()) {
     const comm = [...new Set(s.owners.map((o) => o.comm))].sort().join(',');
-    const id = `${s.table}\u0000${s.local}\u0000${comm}`;
+    // The snapshot gives only dropping sockets' owners their cgroup keys; labels need every one's.
+    const owner = labels.length ? ownerLabelValues(cgroups ? cgroups.owners(s.owners) : s.owners, labels) : undefined;
+    const id = `${s.table}\u0000${s.local}\u0000${comm}${owner ? `\u0000${Object.values(owner).join('\u0000')}` : ''}`;
     let g = groups.get(id);
     if (!g) groups.set(id, (g = { table: s.table, local: s.local, comm, rx_queue: 0, drops: 0, sockets: 0 }));
+    if (owner) g.owner = owner;
     g.rx_queue += s.rx_queue;
     g.drops += s.drops ?? 0;
     g.sockets++;
@@ -221,28 +228,32 @@ export function selectSockets(snap: CounterSnapshot, top: number): SocketGroup[]
   return [...new Set([...byDrops, ...byQueue])].sort(order);
 }
 
-function socketFamilies(top: number): FamilyDef[] {
+function socketFamilies(top: number, ownerLabels: readonly OwnerLabel[]): FamilyDef[] {
   // The selection is made once per snapshot and shared by the two families.
   const cache = new WeakMap<CounterSnapshot, SocketGroup[]>();
+  const cgroups = ownerLabels.length ? new OwnerCgroups() : undefined;
   const selected = (snap: CounterSnapshot): SocketGroup[] => {
     let s = cache.get(snap);
-    if (!s) cache.set(snap, (s = selectSockets(snap, top)));
+    if (!s) {
+      if (cgroups && snap.sockets) cgroups.retain(new Set([...snap.sockets.values()].flatMap((x) => x.owners.map((o) => o.pid))));
+      cache.set(snap, (s = selectSockets(snap, top, ownerLabels, cgroups)));
+    }
     return s;
   };
-  const labels = (g: SocketGroup): Labels => ({ table: g.table, local: g.local, comm: g.comm });
+  const labels = (g: SocketGroup): Labels => ({ table: g.table, local: g.local, comm: g.comm, ...g.owner });
   return [
     {
       name: 'rxtrace_socket_rx_queue_bytes',
       help: `Bytes queued for the socket to read (rx_queue, sk_rmem_alloc) from /proc/net/{udp,udp6,raw,raw6,icmp,icmp6}, every network namespace; the top ${top} sockets by rx_queue and by drops.`,
       type: 'gauge',
-      labelNames: ['table', 'local', 'comm'],
+      labelNames: ['table', 'local', 'comm', ...ownerLabels],
       read: (snap) => selected(snap).map((g) => ({ labels: labels(g), value: g.rx_queue })),
     },
     {
       name: 'rxtrace_socket_drops_total',
       help: `The socket's own drop counter (drops, sk_drops) from the socket tables; the top ${top} sockets by drops and by rx_queue. Restarts from 0 when the socket is re-created.`,
       type: 'counter',
-      labelNames: ['table', 'local', 'comm'],
+      labelNames: ['table', 'local', 'comm', ...ownerLabels],
       read: (snap) => selected(snap).map((g) => ({ labels: labels(g), value: g.drops })),
     },
     {
@@ -280,6 +291,6 @@ function sourceFamilies(): FamilyDef[] {
 }
 
 /** Every family read from a snapshot; `top` bounds the per-socket ones. */
-export function counterFamilies(top: number): FamilyDef[] {
-  return [...softnetFamilies(), ...udpFamilies(), ...ipFamilies(), ...nicFamilies(), ...memFamilies(), ...tcpFamilies(), ...socketFamilies(top), ...sourceFamilies()];
+export function counterFamilies(top: number, ownerLabels: readonly OwnerLabel[] = []): FamilyDef[] {
+  return [...softnetFamilies(), ...udpFamilies(), ...ipFamilies(), ...nicFamilies(), ...memFamilies(), ...tcpFamilies(), ...socketFamilies(top, ownerLabels), ...sourceFamilies()];
 }

@@ -6,10 +6,13 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { CounterSnapshot, SourceError } from '../counters/snapshot.js';
 import type { DropsFeed } from './drops.js';
 import { counterFamilies, type FamilyDef, type Sample } from './families.js';
+import type { OwnerLabel } from './owner-labels.js';
 
 export interface RegistryOptions {
   /** N: sockets and drop keys with a series of their own. */
   top: number;
+  /** Owner labels on the per-socket and per-drop series (serve --labels; default none). */
+  labels?: readonly OwnerLabel[];
   /** Reads the kernel's counters (readCounters); at most once per scrape. */
   read: () => Promise<CounterSnapshot>;
   /**
@@ -115,7 +118,7 @@ export function buildRegistry(opts: RegistryOptions): MetricsRegistry {
   const drops: Counter<string> = new Counter({
     name: 'rxtrace_drops_total',
     help: `Socket receive drops seen by the tracer, per tracepoint, socket table, local address and owning process names; the top ${opts.top} keys by recent drops, the rest summed per event under local="other".`,
-    labelNames: ['event', 'table', 'local', 'comm'],
+    labelNames: ['event', 'table', 'local', 'comm', ...(opts.labels ?? [])],
     registers: [reg],
     collect: async () => {
       // Taken before the first await: prom-client calls every collect() at once, synchronously.
@@ -152,7 +155,7 @@ export function buildRegistry(opts: RegistryOptions): MetricsRegistry {
     collect: () => keys.set(feedOf()?.drops.stats().keys ?? 0),
   });
 
-  for (const def of counterFamilies(opts.top)) register(reg, def, snapshot);
+  for (const def of counterFamilies(opts.top, opts.labels)) register(reg, def, snapshot);
   if (opts.defaultMetrics !== false) {
     collectDefaultMetrics({ register: reg });
     // Gauges named *_total: promtool (and Prometheus' naming rules) reject them, and rxtrace's

@@ -33,6 +33,10 @@ export interface DropKey {
   local: string;
   /** Owners' process names, sorted and comma-joined; '' when unknown. */
   comm: string;
+  /** With `serve --labels`: the owners' unit, container short id, pod (owner-labels.ts). */
+  unit?: string;
+  container?: string;
+  pod?: string;
 }
 
 export interface DropSeries {
@@ -74,7 +78,7 @@ interface Entry {
 }
 
 export function keyId(k: DropKey): string {
-  return `${k.event}\u0000${k.table}\u0000${k.local}\u0000${k.comm}`;
+  return `${k.event}\u0000${k.table}\u0000${k.local}\u0000${k.comm}\u0000${k.unit ?? ''}\u0000${k.container ?? ''}\u0000${k.pod ?? ''}`;
 }
 
 export const OTHER = 'other';

@@ -8,9 +8,11 @@
 // while a large scan runs.
 import * as fs from 'node:fs';
 import { errnoCode } from '../errors.js';
+import type { CgroupIdentity } from './cgroup.js';
 import { ioError } from './read.js';
 
-export interface Owner {
+/** cgroup keys are filled by attribute/owner-cgroups.ts for sockets that are shown, not by the scan. */
+export interface Owner extends CgroupIdentity {
   pid: number;
   /** /proc/PID/comm without its newline (at most 15 bytes: TASK_COMM_LEN; may hold spaces). */
   comm: string;

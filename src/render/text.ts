@@ -1,5 +1,6 @@
 // Text lines for people at a TTY: time, cpu, event, the interesting fields, then the socket.
 import type { DropEvent, LostEvent } from '../decode/events.js';
+import { ownersText } from './units.js';
 
 const SKIP = new Set(['saddr', 'daddr', 'sport', 'dport', 'family']);
 
@@ -25,7 +26,7 @@ function socketText(e: DropEvent): string {
     if (e.match === 'global') return '  [global protocol memory]';
     return '  [no socket]';
   }
-  const owners = s.owners.length ? s.owners.map((o) => `${o.comm}[${o.pid}]`).join(',') : 'no owner';
+  const owners = ownersText(s.owners, 'no owner');
   return `  ${s.table} ${s.local} inode=${s.inode} ${owners} rx_queue=${s.rx_queue} drops=${s.drops ?? '?'}${s.stale ? ' (closed)' : ''} (${e.match})`;
 }
 

@@ -10,7 +10,16 @@ export function compact(n: number): string {
   return `${(n / 1e9).toFixed(2)}G`;
 }
 
-/** `comm[pid],comm[pid]`, or `-` for a socket without a known owner. */
-export function ownersText(owners: readonly SocketOwner[]): string {
-  return owners.length ? owners.map((o) => `${o.comm}[${o.pid}]`).join(',') : '-';
+/**
+ * `comm[pid],comm[pid]`, or `-` for a socket without a known owner. Each owner shows its
+ * container's short id (12 hex, as docker and podman print it) or else its systemd unit:
+ * `feed[812](ctr 3f6d2a8b9c0e)`, `named[455](named.service)`.
+ */
+export function ownersText(owners: readonly SocketOwner[], none = '-'): string {
+  return owners.length ? owners.map(ownerText).join(',') : none;
+}
+
+export function ownerText(o: SocketOwner): string {
+  const where = o.container !== undefined ? `(ctr ${o.container.slice(0, 12)})` : o.unit !== undefined ? `(${o.unit})` : '';
+  return `${o.comm}[${o.pid}]${where}`;
 }
