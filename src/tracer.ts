@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { ProcAttributor } from './attribute/proc-attributor.js';
+import type { AttributionStats } from './attribute/types.js';
 import type { Attributor } from './attribute/types.js';
 import { onlineCpus } from './cpus.js';
 import { aggregateKey } from './decode/aggregate-key.js';
@@ -60,6 +61,8 @@ export interface TracerStats {
   filtered: number;
   /** Times the reader paused because consumers were behind. */
   pauses: number;
+  /** What attribution did (source per table, whole-table reads, owner scans and waits), when it ran. */
+  attribution?: AttributionStats;
 }
 
 interface Consumer {
@@ -309,6 +312,7 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
       events: { ...this.counts.events },
       lostPerCpu: { ...this.counts.lostPerCpu },
       malformed: this.decoder.counters.malformed,
+      ...(this.attributor?.stats ? { attribution: this.attributor.stats() } : {}),
     };
   }
 

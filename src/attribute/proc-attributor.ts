@@ -7,17 +7,18 @@
 import { readFileSync } from 'node:fs';
 import { nowMonoNs } from '../decode/batch.js';
 import type { DropEvent, SocketInfo } from '../decode/events.js';
-import { scanSocketOwners, type DeniedProcess, type Owner } from '../procnet/owners.js';
+import { OwnerCache, type OwnerStats } from './owner-cache.js';
 import type { SocketTable } from '../procnet/sockets.js';
 import { getPageSize, readProtoMem, readSockstat } from '../procnet/sockstat.js';
 import { DecodedDrop } from '../decode/drop.js';
 import { RxtraceError } from '../errors.js';
-import { NEED_POINTERS, ReadHistory, type NsRow, type TableRead } from './history.js';
+import { NEED_POINTERS, ReadHistory, type NsRow } from './history.js';
 import { ownNetns, readTables, type ReadTablesOptions } from './netns-tables.js';
 import { openSocketSource, type SourceChoice } from '../sockdiag/select.js';
 import type { SockDiagSource } from '../sockdiag/source.js';
-import { ALL_TABLES, byAddress, byDrops, byPointer, RCVQUEUE_TABLES, udpKey, type UdpKey, type Verdict } from './strategies.js';
-import type { Attributor } from './types.js';
+import { ALL_TABLES, byAddress, byDrops, byPointer, type Verdict } from './strategies.js';
+import { makeNeed, type Need } from './needs.js';
+import type { AttributionStats, Attributor } from './types.js';
 
 export interface ProcAttributorOptions {
   procRoot?: string;
@@ -34,21 +35,13 @@ export interface ProcAttributorOptions {
   source?: 'auto' | 'sock_diag' | 'proc';
   /** The only local ports the trace can see (--port): the start-up read lists just those. */
   ports?: readonly number[];
+  /**
+   * Longest an event waits for a full owner scan (the scan rate is bounded by its cost) before it
+   * goes out marked `owners_pending` (default 1000 ms).
+   */
+  maxOwnerWaitMs?: number;
 }
 
-/** What judging one distinct event payload needs; shared by every event with that payload. */
-interface Need {
-  kind: 'udp' | 'rcvqueue' | 'kfree' | 'global' | 'other';
-  tables: readonly SocketTable[];
-  /** The local port the need is about (a scoped read will do), -1 for every socket of `tables`, NEED_POINTERS for /proc rows. */
-  port: number;
-  key?: UdpKey;
-  rxSk?: string;
-  /** The last verdict, and the reads it was judged between (a pure function of the three). */
-  memo?: { before?: TableRead; after?: TableRead; verdict: Verdict };
-}
-
-const NO_TABLES: readonly SocketTable[] = [];
 const NONE: Verdict = { match: 'none' };
 
 // Not unref()d: a close() waiting on attribution must keep the process alive until it resolves.
@@ -57,9 +50,10 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export class ProcAttributor implements Attributor {
   private readonly procRoot: string;
   private readonly history = new ReadHistory(24);
-  private owners = new Map<number, Owner[]>();
-  private pidsByNetns = new Map<number, number[]>();
-  private lastOwnerScanNs = -Infinity;
+  private readonly oc: OwnerCache;
+  private readonly maxOwnerWaitNs: number;
+  /** When the namespace map was last refreshed (a miss after it may be a namespace born since). */
+  private lastNsRefreshNs = -Infinity;
   private lastReadNs = -Infinity;
   private readonly selfNetns: number;
   private readonly minReadNs: number;
@@ -73,8 +67,8 @@ export class ProcAttributor implements Attributor {
   private readonly needs = new Map<string, Need>();
   private lastEvent?: DecodedDrop;
   private lastNeed?: Need;
-  /** Pids whose fds we could not read in the last owner scan. */
-  private ownersDenied: DeniedProcess[] = [];
+  /** Sockets whose owners a full scan has yet to settle (they go out owners_pending). */
+  private readonly pendingOwners = new Set<number>();
   private onError?: (e: RxtraceError) => void;
   private onWarning?: (e: RxtraceError) => void;
   private readonly pending: { e: RxtraceError; warning: boolean }[] = [];
@@ -92,6 +86,12 @@ export class ProcAttributor implements Attributor {
     this.minReadNs = (opts.minReadIntervalMs ?? 20) * 1e6;
     this.ownerRescanNs = (opts.ownerRescanMs ?? 2000) * 1e6;
     this.realPointers = opts.pointers === 'real' || (opts.pointers !== 'hashed' && pointersAreReal(this.procRoot));
+    this.oc = new OwnerCache(this.procRoot);
+    this.maxOwnerWaitNs = (opts.maxOwnerWaitMs ?? 1000) * 1e6;
+  }
+
+  stats(): AttributionStats {
+    return { source: { ...(this.sourceChoice?.tables ?? {}) }, wholeReads: Object.fromEntries(this.readCounter.wholeReads), owners: { ...this.oc.stats } };
   }
 
   /** Take the first owner scan and table read before tracing starts: every later event has a read before it. */
@@ -156,20 +156,22 @@ export class ProcAttributor implements Attributor {
   }
 
   private async scanOwners(): Promise<void> {
-    this.lastOwnerScanNs = nowMonoNs();
-    const s = await scanSocketOwners(this.procRoot);
-    this.owners = s.byInode;
-    this.pidsByNetns = s.pidsByNetns;
-    this.ownersDenied = s.ownersDenied;
-    // A netlink socket pins its namespace: let go of those whose last process has gone.
-    if (this.diag) this.diag.source.retain(new Set([...this.pidsByNetns.keys(), this.selfNetns]));
+    this.lastNsRefreshNs = nowMonoNs();
+    await this.oc.fullScan();
+    this.pendingOwners.clear();
+    this.retainNamespaces();
+  }
+
+  /** A netlink socket pins its namespace: let go of those whose last process has gone. */
+  private retainNamespaces(): void {
+    if (this.diag) this.diag.source.retain(new Set([...this.oc.pidsByNetns.keys(), this.selfNetns]));
   }
 
   /** Said once, when a dropping socket first comes out owner-less while some fds were unreadable. */
   private warnOwnersUnknown(row: NsRow): void {
     if (this.reported.has('owners-denied')) return;
     // The socket's uid (its table's uid column) points at the likeliest owners: those first.
-    const d = [...this.ownersDenied].sort((x, y) => Number(y.uid === row.uid) - Number(x.uid === row.uid) || x.pid - y.pid);
+    const d = [...this.oc.ownersDenied].sort((x, y) => Number(y.uid === row.uid) - Number(x.uid === row.uid) || x.pid - y.pid);
     const shown = d.slice(0, 5).map((p) => `${p.pid} (${p.comm || '?'}${p.uid !== undefined ? `, uid ${p.uid}` : ''})`);
     const more = d.length > 5 ? ` and ${d.length - 5} more` : '';
     this.report(
@@ -194,7 +196,7 @@ export class ProcAttributor implements Attributor {
       opts.diag = this.diag;
       opts.ports = ports;
     }
-    const r = await readTables(tables, this.pidsByNetns, this.selfNetns, this.procRoot, opts);
+    const r = await readTables(tables, this.oc.pidsByNetns, this.selfNetns, this.procRoot, opts);
     this.lastReadNs = r.startNs;
     this.history.add(r, pin);
     for (const e of r.errors ?? []) this.report(`${e.code}:${e.path ?? e.message}`.replace(/\/\d+\/net\//, '/PID/net/'), e);
@@ -216,7 +218,7 @@ export class ProcAttributor implements Attributor {
         if (n === undefined) {
           if (this.needs.size >= 4096) this.needs.clear();
           // readFields(): a peek that leaves the event's fast NDJSON path on.
-          n = this.makeNeed(ev.event, ev.readFields());
+          n = makeNeed(this.realPointers, ev.event, ev.readFields());
           this.needs.set(k, n);
         }
         this.lastEvent = ev;
@@ -224,28 +226,7 @@ export class ProcAttributor implements Attributor {
         return n;
       }
     }
-    return this.makeNeed(ev.event, ev.fields);
-  }
-
-  private makeNeed(event: string, fields: Record<string, unknown>): Need {
-    switch (event) {
-      case 'udp:udp_fail_queue_rcv_skb': {
-        const key = udpKey(fields);
-        return { kind: 'udp', tables: key?.tables ?? NO_TABLES, key, port: key?.port ?? -1 };
-      }
-      case 'sock:sock_rcvqueue_full':
-        return { kind: 'rcvqueue', tables: RCVQUEUE_TABLES, port: -1 };
-      case 'sock:sock_exceed_buf_limit':
-        return { kind: 'global', tables: NO_TABLES, port: -1 };
-      case 'skb:kfree_skb': {
-        // Only a real pointer identifies the socket: kfree_skb carries no address, and "whose drops
-        // rose" would be a guess here (TCP drops, whose sockets we do not list, share the reasons).
-        const rxSk = typeof fields.rx_sk === 'string' ? fields.rx_sk : undefined;
-        return { kind: 'kfree', tables: this.realPointers && !isNullPointer(fields.rx_sk) ? ALL_TABLES : NO_TABLES, rxSk, port: NEED_POINTERS };
-      }
-      default:
-        return { kind: 'other', tables: NO_TABLES, port: -1 };
-    }
+    return makeNeed(this.realPointers, ev.event, ev.fields);
   }
 
   async attribute(events: DropEvent[]): Promise<void> {
@@ -299,30 +280,46 @@ export class ProcAttributor implements Attributor {
       verdicts.forEach((v, i) => {
         if (isMiss(v, i)) verdicts[i] = this.judge(events[i], needs[i], true);
       });
-      if (verdicts.some(isMiss) && nowMonoNs() - this.lastOwnerScanNs > 250e6) {
-        await this.scanOwners();
+      // A namespace born after the last look at namespaces: refresh the map (cheap: no fds), read again.
+      if (verdicts.some((v, i) => isMiss(v, i) && events[i].monoNs > this.lastNsRefreshNs)) {
+        this.lastNsRefreshNs = nowMonoNs();
+        await this.oc.refreshNamespaces();
+        this.retainNamespaces();
         await readAgain();
         verdicts.forEach((v, i) => {
           if (isMiss(v, i)) verdicts[i] = this.judge(events[i], needs[i], true);
         });
       }
     }
-    // Owners for sockets the last scan predates: wait out the rate limit rather than skip, so an
-    // event never goes out owner-less just because its socket is new. A socket first seen before
-    // the last scan and still owner-less has no owner (a kernel socket, or its process exited).
-    let needScan = false;
+    // Owners for sockets the last full scan predates: first among their likely processes (cgroup,
+    // new pids, same netns and uid); what that misses waits for a full scan (its rate is bounded
+    // by its cost), at most maxOwnerWaitMs, else goes out owners_pending. An event never goes out
+    // owner-less just because its socket is new. A socket first seen before the last full scan
+    // and still owner-less has no owner (a kernel socket, or its process exited).
+    const missing = new Map<number, NsRow>();
     let prevV: Verdict | undefined;
     for (const v of verdicts) {
       if (v === prevV) continue; // memoized: a run of events shares one verdict object
       prevV = v;
-      if ('row' in v && !this.owners.has(v.row.inode) && (this.firstSeen.get(v.row.inode) ?? Infinity) >= this.lastOwnerScanNs) {
-        needScan = true;
-        break;
-      }
+      if ('row' in v && !this.oc.owners.has(v.row.inode) && (this.firstSeen.get(v.row.inode) ?? Infinity) >= this.oc.lastFullNs) missing.set(v.row.inode, v.row);
     }
-    if (needScan || nowMonoNs() - this.lastOwnerScanNs > this.ownerRescanNs) {
-      const wait = this.lastOwnerScanNs + 100e6 - nowMonoNs();
-      if (needScan && wait > 0) await sleep(wait / 1e6);
+    const now = nowMonoNs();
+    if (missing.size > 0) {
+      const left = await this.oc.targeted([...missing.values()]);
+      if (left.length > 0) {
+        const wait = this.oc.nextFullNs() - nowMonoNs();
+        if (wait <= this.maxOwnerWaitNs) {
+          if (wait > 0) {
+            this.oc.stats.waits++;
+            this.oc.stats.waitedMs += Math.round(wait / 1e6);
+            await sleep(wait / 1e6);
+          }
+          await this.scanOwners();
+        } else {
+          for (const r of left) if (!this.pendingOwners.has(r.inode)) this.pendingOwners.add(r.inode);
+        }
+      }
+    } else if (now - this.oc.lastFullNs > this.ownerRescanNs && now >= this.oc.nextFullNs()) {
       await this.scanOwners();
     }
     let global: Record<string, unknown> | undefined;
@@ -374,7 +371,7 @@ export class ProcAttributor implements Attributor {
   }
 
   private socketInfo(row: NsRow, stale: boolean): SocketInfo {
-    const owners = this.owners.get(row.inode);
+    const owners = this.oc.owners.get(row.inode);
     const info: SocketInfo = {
       table: row.table,
       inode: row.inode,
@@ -386,8 +383,12 @@ export class ProcAttributor implements Attributor {
       owners: owners ?? [],
     };
     if (stale) info.stale = true;
+    if (owners === undefined && this.pendingOwners.has(row.inode)) {
+      info.owners_pending = true;
+      this.oc.stats.pending++;
+    }
     // No owner found while some processes' fds were unreadable: "nobody" would be a guess.
-    if (owners === undefined && this.ownersDenied.length > 0) {
+    if (owners === undefined && this.oc.ownersDenied.length > 0) {
       info.owners_unknown = true;
       this.warnOwnersUnknown(row);
     }
@@ -418,11 +419,8 @@ function copyInfo(i: SocketInfo): SocketInfo {
   const c: SocketInfo = { table: i.table, inode: i.inode, local: i.local, remote: i.remote, rx_queue: i.rx_queue, drops: i.drops, netns: i.netns, owners: i.owners };
   if (i.stale) c.stale = true;
   if (i.owners_unknown) c.owners_unknown = true;
+  if (i.owners_pending) c.owners_pending = true;
   return c;
-}
-
-function isNullPointer(v: unknown): boolean {
-  return v === undefined || v === null || v === '0x0' || v === 0;
 }
 
 /** kptr_restrict=1 prints real addresses to a reader with CAP_SYSLOG (root); 0 hashes, 2 zeroes. */

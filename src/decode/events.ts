@@ -23,6 +23,12 @@ export interface SocketInfo {
   stale?: boolean;
   /** No owner was found, but some processes' open files could not be read: it may be one of them. */
   owners_unknown?: boolean;
+  /**
+   * The socket is new and its owners were not among its likely processes; the full scan that
+   * would settle it was not allowed in time (its rate is bounded by its cost). Later events on
+   * the same socket carry its owners.
+   */
+  owners_pending?: boolean;
 }
 
 export interface DropEvent {
