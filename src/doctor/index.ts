@@ -14,6 +14,7 @@ import {
   addonCheck, cpusCheck, privilegesCheck, tracefsMountPoints, tracepointCheck, perfProbe, placeholderProbe, paranoidCheck, ringCheck, openFilesCheck, kptrCheck, pointerCheck, ownersCheck, PROC_FILES, procFileCheck, sysfsStatsCheck, MOUNT_POINT, readNumber, type Context,
 } from './checks.js';
 import { type DoctorCheck, type DoctorOptions, DOCTOR_EVENTS } from './types.js';
+import { socketSourceCheck } from './socket-source.js';
 
 export * from './types.js';
 export * from './facts.js';
@@ -119,6 +120,7 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]
   const kptr = kptrCheck();
   checks.push(kptr.check);
   checks.push(await pointerCheck(ctx, kptr.value, kfree));
+  checks.push(await socketSourceCheck());
   checks.push(await ownersCheck(ctx));
   for (const spec of PROC_FILES) checks.push(procFileCheck(spec));
   checks.push(sysfsStatsCheck());
