@@ -69,6 +69,8 @@ export class ProcAttributor implements Attributor {
   private lastNeed?: Need;
   /** Sockets whose owners a full scan has yet to settle (they go out owners_pending). */
   private readonly pendingOwners = new Set<number>();
+  /** The first full owner scan, started in the background by create(). */
+  private firstScan?: Promise<void>;
   private onError?: (e: RxtraceError) => void;
   private onWarning?: (e: RxtraceError) => void;
   private readonly pending: { e: RxtraceError; warning: boolean }[] = [];
@@ -105,7 +107,10 @@ export class ProcAttributor implements Attributor {
       a.diag = { source: opened.diag, tables };
     }
     try {
-      await a.scanOwners();
+      // Namespaces now (cheap: no fds); the full owner scan (100,000 fds take seconds) runs in
+      // the background, so tracing starts in well under a second whatever the fd count.
+      a.lastNsRefreshNs = nowMonoNs();
+      await a.oc.refreshNamespaces();
       // The start-up read is every later event's first `before`: pinned while newer reads rotate.
       // With --port only that port's sockets (sock_diag filters in the kernel: fast at any scale).
       const ports = opts.ports && opts.ports.length > 0 ? new Map(ALL_TABLES.filter((t) => t.startsWith('udp')).map((t) => [t, opts.ports!])) : undefined;
@@ -114,6 +119,9 @@ export class ProcAttributor implements Attributor {
       a.close();
       throw e;
     }
+    a.firstScan = a.scanOwners().catch((e: unknown) => {
+      a.report('owner-scan', e instanceof RxtraceError ? e : new RxtraceError('EIO', String(e)));
+    });
     return a;
   }
 
@@ -296,6 +304,10 @@ export class ProcAttributor implements Attributor {
     // by its cost), at most maxOwnerWaitMs, else goes out owners_pending. An event never goes out
     // owner-less just because its socket is new. A socket first seen before the last full scan
     // and still owner-less has no owner (a kernel socket, or its process exited).
+    if (this.firstScan) {
+      await this.firstScan;
+      this.firstScan = undefined;
+    }
     const missing = new Map<number, NsRow>();
     let prevV: Verdict | undefined;
     for (const v of verdicts) {
@@ -411,6 +423,7 @@ export class ProcAttributor implements Attributor {
 
   close(): void {
     this.closed = true;
+    this.firstScan?.catch(() => undefined);
     this.diag?.source.close();
   }
 }

@@ -6,11 +6,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 const HOLDER = `
 import socket, sys, resource
 n = int(sys.argv[1]); fam = socket.AF_INET6 if sys.argv[2] == '6' else socket.AF_INET
-host = '::1' if fam == socket.AF_INET6 else '127.0.0.1'
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 64), hard))
 keep = []
 for i in range(n):
+    # the ephemeral range (~28k ports) is per address: a new loopback address every 20,000 (v4)
+    host = '::1' if fam == socket.AF_INET6 else '127.0.%d.%d' % (1 + i // 5000000, 2 + (i // 20000) % 250)
     s = socket.socket(fam, socket.SOCK_DGRAM); s.bind((host, 0)); keep.append(s)
 print('READY', len(keep), flush=True)
 sys.stdin.read()
