@@ -9,9 +9,13 @@ import { EXIT } from '../../src/cli/exit-codes.js';
 import { MAX_FILTER_LENGTH } from '../../src/filter.js';
 import { assertBuilt, runCli, runShell, startCli, stopAllCli, type CliResult } from '../helpers/cli.js';
 import { describeLive } from '../helpers/live.js';
+import { kernelLayout } from '../helpers/kernel.js';
 import { freePort } from '../helpers/ports.js';
 import { addrPort, runningRxflood, send, startSink, stopAllRxflood } from '../helpers/rxflood.js';
 import { cliCommand, drizzle, expectCleanError, expectCleanExit, sleep, startShellCli, stopAllShellCli, SUMMARY, tracefsMounts } from './faults-shared.js';
+
+/** What this kernel's tracepoints can show (lport before 6.10, dport after…). */
+const K = await kernelLayout();
 
 describeLive('fault matrix: command line and output', () => {
   let mountsAtStart: string[];
@@ -85,12 +89,12 @@ describeLive('fault matrix: command line and output', () => {
     // was refused before rxtrace even looked for tracefs, let alone opened a perf event.
     const nowhere = { env: { ...process.env, RXTRACE_TRACEFS: '/nonexistent/tracefs' } };
 
-    it('a filter the kernel rejects (dport == == 3): exit 2, the line names the filter and the fields', async () => {
-      // A notice first: the other two default events have no dport, so they are left out.
-      const msg = expectCleanError(await runCli(['trace', '--filter', 'dport == == 3', '-d', '1']), EXIT.USAGE, { notices: 1 });
+    it(`a filter the kernel rejects (${K.udp.portField} == == 3): exit 2, the line names the filter and the fields`, async () => {
+      // A notice first: the other two default events have no port field, so they are left out.
+      const bad = `${K.udp.portField} == == 3`;
+      const msg = expectCleanError(await runCli(['trace', '--filter', bad, '-d', '1']), EXIT.USAGE, { notices: 1 });
       expect(msg).toMatch(/rejected by the kernel/);
-      expect(msg).toContain('dport == == 3');
-      expect(msg).toMatch(/dport/);
+      expect(msg).toContain(bad);
     });
 
     it('characters ftrace filters never use (; ` { # é): exit 2 before tracefs is looked at', async () => {
@@ -113,10 +117,12 @@ describeLive('fault matrix: command line and output', () => {
       expect(msg).toMatch(/empty/);
     });
 
-    it('a filter on a field this kernel lacks (lport, the name before 6.10): exit 2, the fields listed, the hint names lport/dport', async () => {
-      const msg = expectCleanError(await runCli(['trace', '--filter', 'lport == 5000', '-d', '1']), EXIT.USAGE);
-      expect(msg).toMatch(/lport/);
-      expect(msg).toMatch(/fields are: .*udp:udp_fail_queue_rcv_skb: .*dport/);
+    // the port field's name on the other side of 6.10: lport on 6.18, dport on 6.1
+    const otherPort = K.udp.portField === 'dport' ? 'lport' : 'dport';
+    it(`a filter on a field this kernel lacks (${otherPort}, the name ${otherPort === 'lport' ? 'before' : 'since'} 6.10): exit 2, the fields listed, the hint names lport/dport`, async () => {
+      const msg = expectCleanError(await runCli(['trace', '--filter', `${otherPort} == 5000`, '-d', '1']), EXIT.USAGE);
+      expect(msg).toMatch(new RegExp(otherPort));
+      expect(msg).toMatch(new RegExp(`fields are: .*udp:udp_fail_queue_rcv_skb: .*${K.udp.portField}`));
       expect(msg).toMatch(/lport before 6\.10, dport after/);
     });
   });

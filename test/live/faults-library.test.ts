@@ -16,9 +16,13 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openTracer, ProcAttributor, RxtraceError, type DropEvent, type LostEvent, type RxTracer, type TraceRecord } from '../../src/index.js';
 import { loadNative } from '../../src/native.js';
 import { describeLive } from '../helpers/live.js';
+import { kernelLayout } from '../helpers/kernel.js';
 import { pollUntil, settledUdpSocketDrops, udpSocketDrops } from '../helpers/procnet-read.js';
 import { addrPort, send, startSink, stopAllRxflood, type Sink } from '../helpers/rxflood.js';
 import { expectNoLeak, sleep, snapshot } from './faults-shared.js';
+
+/** What this kernel's tracepoints can show (lport before 6.10, dport after…). */
+const K = await kernelLayout();
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DIST = pathToFileURL(join(ROOT, 'dist', 'index.js')).href;
@@ -158,7 +162,7 @@ describeLive('fault matrix: the library', () => {
 
   it('open fails after perf fds were opened (a filter the kernel rejects), or before (aborted signal, bad ring size): typed errors, nothing left open', async () => {
     const before = snapshot();
-    const e1 = await openTracer({ ...quiet, ...UDP_ONLY, filter: 'dport == "x"' }).catch((e: unknown) => e);
+    const e1 = await openTracer({ ...quiet, ...UDP_ONLY, filter: `${K.udp.portField} == "x"` }).catch((e: unknown) => e);
     expect(e1).toBeInstanceOf(RxtraceError);
     expect(e1).toMatchObject({ code: 'EBADFILTER' });
     const e2 = await openTracer({ ...quiet, signal: AbortSignal.abort() }).catch((e: unknown) => e);

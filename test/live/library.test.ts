@@ -16,9 +16,13 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openTracer, readCounters, readSockets, RxtraceError, type DropEvent, type LostEvent, type RxTracer, type TraceRecord } from '../../src/index.js';
 import { loadNative } from '../../src/native.js';
 import { describeLive } from '../helpers/live.js';
+import { kernelLayout } from '../helpers/kernel.js';
 import { pollUntil, settledUdpSocketDrops, snmpCounter, udpSocketDrops } from '../helpers/procnet-read.js';
 import { addrPort, rxfloodPath, send, startSink, stopAllRxflood, type Sink } from '../helpers/rxflood.js';
 import { onlineCpus } from '../../src/cpus.js';
+
+/** What this kernel's tracepoints can show (lport before 6.10, dport after…). */
+const K = await kernelLayout();
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DIST = pathToFileURL(join(ROOT, 'dist', 'index.js')).href;
@@ -440,10 +444,10 @@ describeLive('library API (issue 6): real drops through openTracer, readSockets,
     expect(e1).toBeInstanceOf(RxtraceError);
     expect(e1).toMatchObject({ code: 'EBADFILTER' });
     expect((e1 as RxtraceError).hint).toMatch(/field names/);
-    expect((e1 as RxtraceError).message).toMatch(/nosuchfield.*dport/);
+    expect((e1 as RxtraceError).message).toMatch(new RegExp(`nosuchfield.*${K.udp.portField}`));
 
     // A filter the kernel itself rejects (a string for a number field): errno and syscall from the addon.
-    const e2 = await openTracer({ ...quiet, events: ['udp:udp_fail_queue_rcv_skb'], only: true, filter: 'dport == "x"' }).catch((e: unknown) => e);
+    const e2 = await openTracer({ ...quiet, events: ['udp:udp_fail_queue_rcv_skb'], only: true, filter: `${K.udp.portField} == "x"` }).catch((e: unknown) => e);
     expect(e2).toBeInstanceOf(RxtraceError);
     expect(e2).toMatchObject({ code: 'EBADFILTER', errno: -22 });
     expect((e2 as RxtraceError).syscall).toMatch(/SET_FILTER/);

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { describeLive } from '../helpers/live.js';
+import { kernelLayout, portFilter } from '../helpers/kernel.js';
 import {
   loadNative,
   type NativeAddon,
@@ -17,6 +18,9 @@ import {
   type NativePerfSession,
   type NativeSessionOptions,
 } from '../../src/native.js';
+
+/** What this kernel's tracepoints can show (lport before 6.10, dport after…). */
+const K = await kernelLayout();
 
 const TRACEFS = '/sys/kernel/tracing';
 const EVENT_DIR = `${TRACEFS}/events/udp/udp_fail_queue_rcv_skb`;
@@ -212,7 +216,7 @@ describeLive('native addon: perf_event_open on udp:udp_fail_queue_rcv_skb', () =
     const batches: ArrayBuffer[] = [];
     // 1 MiB rings hold all 5000 records (~120 bytes each) even if this busy machine leaves
     // the reader unscheduled for the whole flood: loss here would be a bug, not load.
-    const session = open(options([{ id, filter: `dport == ${port}` }], { ringPages: 256 }), (b) =>
+    const session = open(options([{ id, filter: portFilter(K, port) }], { ringPages: 256 }), (b) =>
       batches.push(b),
     );
     await session.start();
@@ -267,7 +271,7 @@ describeLive('native addon: perf_event_open on udp:udp_fail_queue_rcv_skb', () =
   it('5 open/start/close cycles leave the fd count and openSessionCount unchanged', async () => {
     const fds = fdCount();
     for (let i = 0; i < 5; i++) {
-      const session = open(options([{ id, filter: `dport == ${sink.port}` }, { id }]), () => {});
+      const session = open(options([{ id, filter: portFilter(K, sink.port) }, { id }]), () => {});
       expect(native.openSessionCount()).toBe(1);
       if (i % 2 === 0) await session.start(); // odd rounds close a session that never started
       await session.close();
@@ -392,7 +396,7 @@ describeLive('native addon: perf_event_open on udp:udp_fail_queue_rcv_skb', () =
       `const { parentPort } = require('worker_threads');
        const native = ${REQUIRE_ADDON};
        let batches = 0;
-       const s = new native.PerfSession({ events: [{ id: ${id}, filter: 'dport == ${sink.port}' }],
+       const s = new native.PerfSession({ events: [{ id: ${id}, filter: '${portFilter(K, sink.port)}' }],
          cpus: ${JSON.stringify(cpus)}, ringPages: 16, wakeupBytes: 4096, flushMs: 5,
          batchBytes: 4096, maxQueuedBatches: 4 }, () => { batches++; });
        s.start().then(() => parentPort.postMessage('started'));`,
@@ -417,7 +421,7 @@ describeLive('native addon: perf_event_open on udp:udp_fail_queue_rcv_skb', () =
     let slow = true;
     const session = open(
       // A one-page ring and a one-batch queue: the flood overflows them at once.
-      options([{ id, filter: `dport == ${port}` }], { ringPages: 1, wakeupBytes: 1024, batchBytes: 1024, maxQueuedBatches: 1 }),
+      options([{ id, filter: portFilter(K, port) }], { ringPages: 1, wakeupBytes: 1024, batchBytes: 1024, maxQueuedBatches: 1 }),
       (b) => {
         batches.push(b);
         const until = Date.now() + (slow ? 20 : 0);
