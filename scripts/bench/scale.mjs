@@ -24,13 +24,13 @@ const log = (s) => process.stderr.write(`${s}\n`);
 
 const HOLDER = `
 import socket, sys, resource
-n = int(sys.argv[1])
+n = int(sys.argv[1]); h = int(sys.argv[2])
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 64), hard))
 keep = []
 for i in range(n):
     # one loopback address per 20,000 sockets: the ephemeral range (~28k ports) is per address
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.%d.%d' % (1 + i // 5000000, 2 + (i // 20000) % 250), 0)); keep.append(s)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.%d.%d.%d' % (1 + h // 250, 1 + h % 250, 2 + i // 20000), 0)); keep.append(s)
 print('READY', len(keep), flush=True)
 sys.stdin.read()
 `;
@@ -39,8 +39,9 @@ async function holdIdle(total, netns = []) {
   const procs = [];
   const groups = netns.length ? netns.map((ns) => ({ ns, n: Math.round(total / netns.length) })) : [];
   if (!netns.length) for (let left = total; left > 0; left -= 15000) groups.push({ n: Math.min(15000, left) });
-  for (const g of groups) {
-    const argv = ['python3', '-c', HOLDER, String(g.n)];
+  for (const [h, g] of groups.entries()) {
+    // Each holder its own loopback addresses: the ephemeral range (~28k ports) is per address.
+    const argv = ['python3', '-c', HOLDER, String(g.n), String(h)];
     procs.push(g.ns ? launch('ip', ['netns', 'exec', g.ns, ...argv]) : launch(argv[0], argv.slice(1)));
   }
   for (const p of procs) await waitFor(p, () => p.lines.some((l) => l.startsWith('READY')), 'idle sockets', 120_000);
@@ -80,6 +81,7 @@ async function runCase(label, idle, netnsCount) {
     const st = follow(tr.pid);
     await waitFor(tr, () => perfFdCount(tr.pid) >= NCPU, 'rxtrace to open its perf events', 120_000, 5);
     const startup = (performance.now() - spawnAt) / 1000;
+    await sleep(300); // perf fds are open a moment before the events are enabled
     for (let b = 0; b < BURSTS; b++) {
       const s = launch(RXFLOOD, ['send', '--to', `127.0.0.1:${port}`, '-n', String(PER_BURST)], { stdin: 'ignore' });
       await s.exited;

@@ -5,13 +5,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 
 const HOLDER = `
 import socket, sys, resource
-n = int(sys.argv[1]); fam = socket.AF_INET6 if sys.argv[2] == '6' else socket.AF_INET
+n = int(sys.argv[1]); fam = socket.AF_INET6 if sys.argv[2] == '6' else socket.AF_INET; h = int(sys.argv[3])
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 64), hard))
 keep = []
 for i in range(n):
-    # the ephemeral range (~28k ports) is per address: a new loopback address every 20,000 (v4)
-    host = '::1' if fam == socket.AF_INET6 else '127.0.%d.%d' % (1 + i // 5000000, 2 + (i // 20000) % 250)
+    # the ephemeral range (~28k ports) is per address: each holder its own loopback addresses (v4)
+    host = '::1' if fam == socket.AF_INET6 else '127.%d.%d.%d' % (1 + h // 250, 1 + h % 250, 2 + i // 20000)
     s = socket.socket(fam, socket.SOCK_DGRAM); s.bind((host, 0)); keep.append(s)
 print('READY', len(keep), flush=True)
 sys.stdin.read()
@@ -43,7 +43,7 @@ export async function holdIdleSockets(total: number, opts: { perProcess?: number
     const ready: Promise<void>[] = [];
     for (let left = total; left > 0; left -= per) {
       const n = Math.min(per, left);
-      const argv = ['python3', '-c', HOLDER, String(n), String(opts.family ?? 4)];
+      const argv = ['python3', '-c', HOLDER, String(n), String(opts.family ?? 4), String(procs.length)];
       const p = opts.netns ? spawn('ip', ['netns', 'exec', opts.netns, ...argv], { stdio: ['pipe', 'pipe', 'inherit'] }) : spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
       procs.push(p);
       ready.push(
