@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { ProcAttributor } from './attribute/proc-attributor.js';
+import type { AttributionStats } from './attribute/types.js';
 import type { Attributor } from './attribute/types.js';
 import { onlineCpus } from './cpus.js';
 import { aggregateKey } from './decode/aggregate-key.js';
@@ -68,6 +69,8 @@ export interface TracerStats {
   pauses: number;
   /** Records the reader thread skipped in the rings (corrupt or torn, or of no use to JS); should stay 0. */
   otherRecords: number;
+  /** What attribution did (source per table, whole-table reads, owner scans and waits), when it ran. */
+  attribution?: AttributionStats;
 }
 
 interface Consumer {
@@ -328,6 +331,7 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
       lostPerCpu: { ...this.counts.lostPerCpu },
       malformed: this.decoder.counters.malformed,
       otherRecords: this.session.stats().otherRecords,
+      ...(this.attributor?.stats ? { attribution: this.attributor.stats() } : {}),
     };
   }
 

@@ -570,6 +570,12 @@ function writeDoc(res, body) {
 // ---- main ----------------------------------------------------------------------------------
 
 async function main() {
+  // Scale mode (issue 11): many idle sockets, attribution beside ss. See scale.mjs.
+  if (process.env.BENCH_SCALE === '1') {
+    const { runScale } = await import('./scale.mjs');
+    await runScale();
+    return;
+  }
   prerequisites();
   const only = process.env.BENCH_MODES?.split(',').map((s) => s.trim()).filter(Boolean);
   const modes = MODES.filter((m) => (!only || only.includes(m.key)) && (m.needs === undefined || m.needs));

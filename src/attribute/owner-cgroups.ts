@@ -41,7 +41,7 @@ export class OwnerCgroups {
   }
 
   /** After an owner scan: forget the pids that are gone, so a reused pid is read again. */
-  retain(pids: ReadonlySet<number> | Map<number, unknown>): void {
+  retain(pids: ReadonlySet<number> | ReadonlyMap<number, unknown>): void {
     for (const pid of this.byPid.keys()) if (!pids.has(pid)) this.byPid.delete(pid);
     this.enriched = new WeakMap();
   }

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { nowMonoNs } from '../decode/batch.js';
 import type { DropEvent, LostEvent, SocketInfo } from '../decode/events.js';
-import { scanSocketOwners, type DeniedProcess, type Owner } from '../procnet/owners.js';
+import { OwnerCache } from './owner-cache.js';
 import type { SocketTable } from '../procnet/sockets.js';
 import { getPageSize } from '../native.js';
 import { readProtoMem, readSockstat } from '../procnet/sockstat.js';
@@ -16,14 +16,15 @@ import { RxtraceError } from '../errors.js';
 import { OwnerCgroups } from './owner-cgroups.js';
 import { CgroupIdResolver } from '../procnet/cgroup-id.js';
 import { pathIdentity } from '../procnet/cgroup.js';
-import { NEED_POINTERS, ReadHistory, type NsRow, type TableRead } from './history.js';
+import { NEED_POINTERS, ReadHistory, type NsRow } from './history.js';
 import { ownNetns, readTables, type ReadTablesOptions } from '../procnet/netns-tables.js';
 import { openSocketSource, type SourceChoice } from '../sockdiag/select.js';
 import type { SockDiagSource } from '../sockdiag/source.js';
-import { ALL_TABLES, byAddress, byDrops, RCVQUEUE_TABLES, udpKey, type UdpKey, type Verdict } from './strategies.js';
-import type { Attributor } from './types.js';
+import { ALL_TABLES, byAddress, byDrops, type Verdict } from './strategies.js';
+import { makeNeed, type Need } from './needs.js';
+import type { AttributionStats, Attributor } from './types.js';
 import { KfreePairer, RxSkMap } from './kfree.js';
-import { applyPairs, judgeKfree, kfreeNeed } from './kfree-judge.js';
+import { applyPairs, judgeKfree } from './kfree-judge.js';
 
 export interface ProcAttributorOptions {
   procRoot?: string;
@@ -40,23 +41,13 @@ export interface ProcAttributorOptions {
   source?: 'auto' | 'sock_diag' | 'proc';
   /** The only local ports the trace can see (--port): the start-up read lists just those. */
   ports?: readonly number[];
+  /**
+   * Longest an event waits for a full owner scan (the scan rate is bounded by its cost) before it
+   * goes out marked `owners_pending` (default 1000 ms).
+   */
+  maxOwnerWaitMs?: number;
 }
 
-/** What judging one distinct event payload needs; shared by every event with that payload. */
-interface Need {
-  kind: 'udp' | 'rcvqueue' | 'kfree' | 'global' | 'other';
-  tables: readonly SocketTable[];
-  /** The local port the need is about (a scoped read will do), -1 for every socket of `tables`, NEED_POINTERS for /proc rows. */
-  port: number;
-  key?: UdpKey;
-  rxSk?: string;
-  /** kfree_skb: the tables whose `drops` could show its socket (kfreeDropTables). */
-  dropTables?: readonly SocketTable[];
-  /** The last verdict, and the reads (and learned-map version) it was judged against. */
-  memo?: { before?: TableRead; after?: TableRead; learned: number; verdict: Verdict };
-}
-
-const NO_TABLES: readonly SocketTable[] = [];
 const NONE: Verdict = { match: 'none' };
 
 // Not unref()d: a close() waiting on attribution must keep the process alive until it resolves.
@@ -65,11 +56,12 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export class ProcAttributor implements Attributor {
   private readonly procRoot: string;
   private readonly history = new ReadHistory(24);
-  private owners = new Map<number, Owner[]>();
+  private readonly oc: OwnerCache;
   private readonly cgroups: OwnerCgroups;
   private readonly cgroupIds: CgroupIdResolver;
-  private pidsByNetns = new Map<number, number[]>();
-  private lastOwnerScanNs = -Infinity;
+  private readonly maxOwnerWaitNs: number;
+  /** When the namespace map was last refreshed (a miss after it may be a namespace born since). */
+  private lastNsRefreshNs = -Infinity;
   private lastReadNs = -Infinity;
   private readonly selfNetns: number;
   private readonly minReadNs: number;
@@ -83,8 +75,10 @@ export class ProcAttributor implements Attributor {
   private readonly needs = new Map<string, Need>();
   private lastEvent?: DecodedDrop;
   private lastNeed?: Need;
-  /** Pids whose fds we could not read in the last owner scan. */
-  private ownersDenied: DeniedProcess[] = [];
+  /** Sockets whose owners a full scan has yet to settle (they go out owners_pending). */
+  private readonly pendingOwners = new Set<number>();
+  /** The first full owner scan, started in the background by create(). */
+  private firstScan?: Promise<void>;
   private onError?: (e: RxtraceError) => void;
   private onWarning?: (e: RxtraceError) => void;
   private readonly pending: { e: RxtraceError; warning: boolean }[] = [];
@@ -108,6 +102,12 @@ export class ProcAttributor implements Attributor {
     this.minReadNs = (opts.minReadIntervalMs ?? 20) * 1e6;
     this.ownerRescanNs = (opts.ownerRescanMs ?? 2000) * 1e6;
     this.realPointers = opts.pointers === 'real' || (opts.pointers !== 'hashed' && pointersAreReal(this.procRoot));
+    this.oc = new OwnerCache(this.procRoot);
+    this.maxOwnerWaitNs = (opts.maxOwnerWaitMs ?? 1000) * 1e6;
+  }
+
+  stats(): AttributionStats {
+    return { source: { ...(this.sourceChoice?.tables ?? {}) }, wholeReads: Object.fromEntries(this.readCounter.wholeReads), owners: { ...this.oc.stats } };
   }
 
   /** Take the first owner scan and table read before tracing starts: every later event has a read before it. */
@@ -121,7 +121,10 @@ export class ProcAttributor implements Attributor {
       a.diag = { source: opened.diag, tables };
     }
     try {
-      await a.scanOwners();
+      // Namespaces now (cheap: no fds); the full owner scan (100,000 fds take seconds) runs in
+      // the background, so tracing starts in well under a second whatever the fd count.
+      a.lastNsRefreshNs = nowMonoNs();
+      await a.oc.refreshNamespaces();
       // The start-up read is every later event's first `before`: pinned while newer reads rotate.
       // With --port only that port's sockets (sock_diag filters in the kernel: fast at any scale).
       const ports = opts.ports && opts.ports.length > 0 ? new Map(ALL_TABLES.filter((t) => t.startsWith('udp')).map((t) => [t, opts.ports!])) : undefined;
@@ -130,6 +133,9 @@ export class ProcAttributor implements Attributor {
       a.close();
       throw e;
     }
+    a.firstScan = a.scanOwners().catch((e: unknown) => {
+      a.report('owner-scan', e instanceof RxtraceError ? e : new RxtraceError('EIO', String(e)));
+    });
     return a;
   }
 
@@ -172,21 +178,23 @@ export class ProcAttributor implements Attributor {
   }
 
   private async scanOwners(): Promise<void> {
-    this.lastOwnerScanNs = nowMonoNs();
-    const s = await scanSocketOwners(this.procRoot);
-    this.owners = s.byInode;
-    this.cgroups.retain(s.netnsByPid);
-    this.pidsByNetns = s.pidsByNetns;
-    this.ownersDenied = s.ownersDenied;
-    // A netlink socket pins its namespace: let go of those whose last process has gone.
-    if (this.diag) this.diag.source.retain(new Set([...this.pidsByNetns.keys(), this.selfNetns]));
+    this.lastNsRefreshNs = nowMonoNs();
+    await this.oc.fullScan();
+    this.cgroups.retain(this.oc.livePids);
+    this.pendingOwners.clear();
+    this.retainNamespaces();
+  }
+
+  /** A netlink socket pins its namespace: let go of those whose last process has gone. */
+  private retainNamespaces(): void {
+    if (this.diag) this.diag.source.retain(new Set([...this.oc.pidsByNetns.keys(), this.selfNetns]));
   }
 
   /** Said once, when a dropping socket first comes out owner-less while some fds were unreadable. */
   private warnOwnersUnknown(row: NsRow): void {
     if (this.reported.has('owners-denied')) return;
     // The socket's uid (its table's uid column) points at the likeliest owners: those first.
-    const d = [...this.ownersDenied].sort((x, y) => Number(y.uid === row.uid) - Number(x.uid === row.uid) || x.pid - y.pid);
+    const d = [...this.oc.ownersDenied].sort((x, y) => Number(y.uid === row.uid) - Number(x.uid === row.uid) || x.pid - y.pid);
     const shown = d.slice(0, 5).map((p) => `${p.pid} (${p.comm || '?'}${p.uid !== undefined ? `, uid ${p.uid}` : ''})`);
     const more = d.length > 5 ? ` and ${d.length - 5} more` : '';
     this.report(
@@ -211,7 +219,7 @@ export class ProcAttributor implements Attributor {
       opts.diag = this.diag;
       opts.ports = ports;
     }
-    const r = await readTables(tables, this.pidsByNetns, this.selfNetns, this.procRoot, opts);
+    const r = await readTables(tables, this.oc.pidsByNetns, this.selfNetns, this.procRoot, opts);
     this.lastReadNs = r.startNs;
     this.history.add(r, pin);
     this.learned.prune(r);
@@ -234,7 +242,7 @@ export class ProcAttributor implements Attributor {
         if (n === undefined) {
           if (this.needs.size >= 4096) this.needs.clear();
           // readFields(): a peek that leaves the event's fast NDJSON path on.
-          n = this.makeNeed(ev.event, ev.readFields());
+          n = makeNeed(this.realPointers, ev.event, ev.readFields());
           this.needs.set(k, n);
         }
         this.lastEvent = ev;
@@ -242,24 +250,7 @@ export class ProcAttributor implements Attributor {
         return n;
       }
     }
-    return this.makeNeed(ev.event, ev.fields);
-  }
-
-  private makeNeed(event: string, fields: Record<string, unknown>): Need {
-    switch (event) {
-      case 'udp:udp_fail_queue_rcv_skb': {
-        const key = udpKey(fields);
-        return { kind: 'udp', tables: key?.tables ?? NO_TABLES, key, port: key?.port ?? -1 };
-      }
-      case 'sock:sock_rcvqueue_full':
-        return { kind: 'rcvqueue', tables: RCVQUEUE_TABLES, port: -1 };
-      case 'sock:sock_exceed_buf_limit':
-        return { kind: 'global', tables: NO_TABLES, port: -1 };
-      case 'skb:kfree_skb':
-        return { kind: 'kfree', ...kfreeNeed(fields, this.realPointers) };
-      default:
-        return { kind: 'other', tables: NO_TABLES, port: -1 };
-    }
+    return makeNeed(this.realPointers, ev.event, ev.fields);
   }
 
   /** `records`: the batch in ring order with lost records (pairing needs adjacency); default `events`. */
@@ -315,8 +306,11 @@ export class ProcAttributor implements Attributor {
       verdicts.forEach((v, i) => {
         if (isMiss(v, i)) verdicts[i] = this.judge(events[i], needs[i], true);
       });
-      if (verdicts.some(isMiss) && nowMonoNs() - this.lastOwnerScanNs > 250e6) {
-        await this.scanOwners();
+      // A namespace born after the last look at namespaces: refresh the map (cheap: no fds), read again.
+      if (verdicts.some((v, i) => isMiss(v, i) && events[i].monoNs > this.lastNsRefreshNs)) {
+        this.lastNsRefreshNs = nowMonoNs();
+        await this.oc.refreshNamespaces();
+        this.retainNamespaces();
         await readAgain();
         verdicts.forEach((v, i) => {
           if (isMiss(v, i)) verdicts[i] = this.judge(events[i], needs[i], true);
@@ -324,22 +318,39 @@ export class ProcAttributor implements Attributor {
       }
     }
     applyPairs(this.udpVerdicts, this.learned, events, needs, verdicts, pairs);
-    // Owners for sockets the last scan predates: wait out the rate limit rather than skip, so an
-    // event never goes out owner-less just because its socket is new. A socket first seen before
-    // the last scan and still owner-less has no owner (a kernel socket, or its process exited).
-    let needScan = false;
+    // Owners for sockets the last full scan predates: first among their likely processes (cgroup,
+    // new pids, same netns and uid); what that misses waits for a full scan (its rate is bounded
+    // by its cost), at most maxOwnerWaitMs, else goes out owners_pending. An event never goes out
+    // owner-less just because its socket is new. A socket first seen before the last full scan
+    // and still owner-less has no owner (a kernel socket, or its process exited).
+    if (this.firstScan) {
+      await this.firstScan;
+      this.firstScan = undefined;
+    }
+    const missing = new Map<number, NsRow>();
     let prevV: Verdict | undefined;
     for (const v of verdicts) {
       if (v === prevV) continue; // memoized: a run of events shares one verdict object
       prevV = v;
-      if ('row' in v && !this.owners.has(v.row.inode) && (this.firstSeen.get(v.row.inode) ?? Infinity) >= this.lastOwnerScanNs) {
-        needScan = true;
-        break;
-      }
+      if ('row' in v && !this.oc.owners.has(v.row.inode) && (this.firstSeen.get(v.row.inode) ?? Infinity) >= this.oc.lastFullNs) missing.set(v.row.inode, v.row);
     }
-    if (needScan || nowMonoNs() - this.lastOwnerScanNs > this.ownerRescanNs) {
-      const wait = this.lastOwnerScanNs + 100e6 - nowMonoNs();
-      if (needScan && wait > 0) await sleep(wait / 1e6);
+    const now = nowMonoNs();
+    if (missing.size > 0) {
+      const left = await this.oc.targeted([...missing.values()]);
+      if (left.length > 0) {
+        const wait = this.oc.nextFullNs() - nowMonoNs();
+        if (wait <= this.maxOwnerWaitNs) {
+          if (wait > 0) {
+            this.oc.stats.waits++;
+            this.oc.stats.waitedMs += Math.round(wait / 1e6);
+            await sleep(wait / 1e6);
+          }
+          await this.scanOwners();
+        } else {
+          for (const r of left) if (!this.pendingOwners.has(r.inode)) this.pendingOwners.add(r.inode);
+        }
+      }
+    } else if (now - this.oc.lastFullNs > this.ownerRescanNs && now >= this.oc.nextFullNs()) {
       await this.scanOwners();
     }
     let global: Record<string, unknown> | undefined;
@@ -392,7 +403,7 @@ export class ProcAttributor implements Attributor {
   }
 
   private socketInfo(row: NsRow, stale: boolean): SocketInfo {
-    const owners = this.owners.get(row.inode);
+    const owners = this.oc.owners.get(row.inode);
     const info: SocketInfo = {
       table: row.table,
       inode: row.inode,
@@ -406,8 +417,12 @@ export class ProcAttributor implements Attributor {
     const cgroup = this.cgroupIds.path(row.cgroupId);
     if (cgroup !== undefined) Object.assign(info, pathIdentity(cgroup));
     if (stale) info.stale = true;
+    if (owners === undefined && this.pendingOwners.has(row.inode)) {
+      info.owners_pending = true;
+      this.oc.stats.pending++;
+    }
     // No owner found while some processes' fds were unreadable: "nobody" would be a guess.
-    if (owners === undefined && this.ownersDenied.length > 0) {
+    if (owners === undefined && this.oc.ownersDenied.length > 0) {
       info.owners_unknown = true;
       this.warnOwnersUnknown(row);
     }
@@ -430,6 +445,7 @@ export class ProcAttributor implements Attributor {
 
   close(): void {
     this.closed = true;
+    this.firstScan?.catch(() => undefined);
     this.diag?.source.close();
   }
 }
@@ -439,6 +455,7 @@ function copyInfo(i: SocketInfo): SocketInfo {
   if (i.stale) c.stale = true;
   if (i.owners_unknown) c.owners_unknown = true;
   for (const k of ['cgroup', 'unit', 'container', 'pod'] as const) if (i[k] !== undefined) c[k] = i[k];
+  if (i.owners_pending) c.owners_pending = true;
   return c;
 }
 

@@ -233,6 +233,10 @@ function printSummary(tracer: RxTracer, printed: Printed, started: number, count
   }
   if (s.filtered) parts.push(`${s.filtered} filtered in user space`);
   if (s.malformed) parts.push(`${s.malformed} malformed records`);
+  const o = s.attribution?.owners;
+  if (o && (o.waits > 0 || o.pending > 0)) {
+    parts.push(`owners: waited for a scan ${o.waits} times (${o.waitedMs} ms)${o.pending ? `, ${o.pending} events owners_pending` : ''}`);
+  }
   process.stderr.write(`rxtrace: ${parts.join(', ')}\n`);
 }
 

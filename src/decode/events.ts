@@ -44,6 +44,12 @@ export interface SocketInfo {
   unit?: string;
   container?: string;
   pod?: string;
+  /**
+   * The socket is new and its owners were not among its likely processes; the full scan that
+   * would settle it was not allowed in time (its rate is bounded by its cost). Later events on
+   * the same socket carry its owners.
+   */
+  owners_pending?: boolean;
 }
 
 export interface DropEvent {

@@ -16,6 +16,7 @@ import {
 } from './checks.js';
 import { type DoctorCheck, type DoctorOptions, DOCTOR_EVENTS } from './types.js';
 import { udp6Check } from './udp6.js';
+import { socketSourceCheck } from './socket-source.js';
 
 export * from './types.js';
 export * from './facts.js';
@@ -123,6 +124,7 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]
   const kptr = kptrCheck();
   checks.push(kptr.check);
   checks.push(await pointerCheck(ctx, kptr.value, kfree));
+  checks.push(await socketSourceCheck());
   checks.push(await ownersCheck(ctx));
   for (const spec of PROC_FILES) checks.push(procFileCheck(spec));
   checks.push(sysfsStatsCheck());

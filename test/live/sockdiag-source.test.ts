@@ -11,6 +11,7 @@ import { settledUdpSocketDrops, udpSocketDrops } from '../helpers/procnet-read.j
 import { addrPort, send, startSink, stopAllRxflood } from '../helpers/rxflood.js';
 import { createServer } from 'node:net';
 import { readSockets } from '../../src/sockets.js';
+import { socketSourceCheck } from '../../src/doctor/socket-source.js';
 import { createSocket } from 'node:dgram';
 
 const netnsOf = (pid: number | 'self'): number => Number(/\[(\d+)\]/.exec(readlinkSync(`/proc/${pid}/ns/net`))![1]);
@@ -103,6 +104,21 @@ describeLive('sock_diag source', () => {
       expect(bare).toMatchObject({ local: viaDiag!.local, drops, owners: [] });
     } finally {
       await sink.stop();
+    }
+  });
+
+  it('doctor names the source of each table, and RXTRACE_SOCKET_SOURCE=proc moves every table to /proc', async () => {
+    const auto = await socketSourceCheck();
+    expect(auto).toMatchObject({ status: 'ok', data: { tables: { udp: 'sock_diag', udp6: 'sock_diag', raw: 'sock_diag', icmp: 'proc', icmp6: 'proc' } } });
+    process.env.RXTRACE_SOCKET_SOURCE = 'proc';
+    try {
+      const forced = await socketSourceCheck();
+      expect(forced).toMatchObject({ status: 'ok', data: { tables: { udp: 'proc', udp6: 'proc', raw: 'proc', raw6: 'proc' } } });
+      expect(forced.detail).toMatch(/RXTRACE_SOCKET_SOURCE=proc/);
+      process.env.RXTRACE_SOCKET_SOURCE = 'nonsense';
+      expect(await socketSourceCheck()).toMatchObject({ status: 'fail', code: 'EUSAGE' });
+    } finally {
+      delete process.env.RXTRACE_SOCKET_SOURCE;
     }
   });
 
