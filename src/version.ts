@@ -10,9 +10,9 @@ import { createRequire } from 'node:module';
  */
 export const CONTRACTS = {
   /** The NDJSON lines of trace, sockets, stats, doctor and the library's event objects. */
-  ndjson: '1.0.0',
+  ndjson: '1.1.0',
   /** The Prometheus series of `rxtrace serve` (names, labels, meaning). */
-  metrics: '1.0.0',
+  metrics: '1.1.0',
 } as const;
 
 export interface BuildInfo {
