@@ -150,7 +150,7 @@ export async function runServe(opts: ServeCliOptions): Promise<number> {
     }
     if (counters) {
       // The baselines: the sockets' drops now, and the counts so far (~0: just opened).
-      const c = new CountingFeed({ top: opts.top, cpus: onlineCpus(), events: counters.events, port: opts.port, split: opts.filter === undefined });
+      const c = new CountingFeed({ top: opts.top, cpus: onlineCpus(), events: counters.events, port: opts.port, split: opts.filter === undefined, labels: opts.labels });
       c.update(counters.read(), (await readCounters()).sockets);
       counting = c;
       feed = c;

@@ -15,6 +15,7 @@
 //  - What stays unclaimed for a scrape goes to local="unknown" ("global" for
 //    sock_exceed_buf_limit): drops of sockets that closed between two scrapes, or of events
 //    that name no socket. So every event's series sum to the kernel's count, one scrape late.
+import { ownerLabelValues, type OwnerLabel } from './owner-labels.js';
 import type { SocketSnapshotRow } from '../sockets.js';
 import { TopNDrops, type DropKey, type TopNOptions } from './top-n.js';
 
@@ -37,15 +38,18 @@ export interface CountingFeedOptions extends Omit<TopNOptions, 'events'> {
   port?: number;
   /** false with --filter: the counts may be a subset of each socket's drops, so none claims. */
   split?: boolean;
+  /** Owner labels to add to each socket's key (serve --labels). */
+  labels?: readonly OwnerLabel[];
 }
 
 function localPort(local: string): number {
   return Number(local.slice(local.lastIndexOf(':') + 1));
 }
 
-function socketKey(event: string, s: SocketSnapshotRow): DropKey {
+function socketKey(event: string, s: SocketSnapshotRow, labels: readonly OwnerLabel[]): DropKey {
   const comm = [...new Set(s.owners.map((o) => o.comm))].sort().join(',');
-  return { event, table: s.table, local: s.local, comm };
+  const key: DropKey = { event, table: s.table, local: s.local, comm };
+  return labels.length ? Object.assign(key, ownerLabelValues(s.owners, labels)) : key;
 }
 
 /** Counts from counting fds and socket tables, read by the registry at scrape time. */
@@ -105,10 +109,10 @@ export class CountingFeed {
       const list = claims.get(event) ?? [];
       const claimed = list.reduce((n, c) => n + c.n, 0);
       if (claimed <= pool) {
-        for (const c of list) this.drops.add(socketKey(event, c.s), c.n);
+        for (const c of list) this.drops.add(socketKey(event, c.s, this.opts.labels ?? []), c.n);
         pool -= claimed;
       } else if (list.length === 1) {
-        this.drops.add(socketKey(event, list[0].s), pool);
+        this.drops.add(socketKey(event, list[0].s, this.opts.labels ?? []), pool);
         pool = 0;
       }
       // Hold at most this scrape's count; older unclaimed drops (or all, without a split) are unknown.

@@ -85,7 +85,7 @@ describeLive('kfree_skb on its socket without real pointers', () => {
       for (const e of kfree) {
         expect(e.socket?.inode).toBe(sink.inode);
         expect(e.fields.reason).toBe('SOCKET_RCVBUFF');
-        expect(e.socket.owners).toContainEqual({ pid: sink.pid, comm: 'rxt-kfree' });
+        expect(e.socket.owners).toContainEqual(expect.objectContaining({ pid: sink.pid, comm: 'rxt-kfree' }));
       }
       const k = await kernelLayout();
       const udpFirst = udpFields.includes('dport'); // 6.10+: the udp event fires before the free
@@ -228,7 +228,7 @@ for line in sys.stdin:
         expect(e.fields.reason).toBe('SOCKET_RCVBUFF');
         expect(e.match).toBe('drops');
         expect(e.socket.inode).toBe(sink.inode);
-        expect(e.socket.owners).toContainEqual({ pid: sink.pid, comm: 'rxt-udp6' });
+        expect(e.socket.owners).toContainEqual(expect.objectContaining({ pid: sink.pid, comm: 'rxt-udp6' }));
       }
     }
   });
