@@ -29,9 +29,9 @@
 
 // errors.cc also holds the N-API conversion; the harness needs only what perf_session.cc uses.
 namespace rxtrace {
-SysError::SysError(int err, std::string syscall, int cpu, int64_t eventId, const std::string& detail)
+SysError::SysError(int err, std::string syscall, int cpu, int64_t eventId, const std::string& detail, int64_t bytes)
     : std::runtime_error(syscall + ": " + std::strerror(err) + (detail.empty() ? "" : " (" + detail + ")")),
-      err_(err), syscall_(std::move(syscall)), cpu_(cpu), eventId_(eventId) {}
+      err_(err), syscall_(std::move(syscall)), cpu_(cpu), eventId_(eventId), bytes_(bytes) {}
 }  // namespace rxtrace
 
 using namespace rxtrace;
