@@ -4,13 +4,10 @@
 // Never per event: a batch of a hundred thousand drops costs one or two reads. Per event, only
 // memo lookups: what an event needs (its key) is worked out once per distinct payload, and a
 // verdict once per key and window, because a storm is a few flows repeated a million times.
-import { readFileSync } from 'node:fs';
 import { nowMonoNs } from '../decode/batch.js';
 import type { DropEvent, LostEvent, SocketInfo } from '../decode/events.js';
 import { OwnerCache } from './owner-cache.js';
 import type { SocketTable } from '../procnet/sockets.js';
-import { getPageSize } from '../native.js';
-import { readProtoMem, readSockstat } from '../procnet/sockstat.js';
 import { DecodedDrop } from '../decode/drop.js';
 import { RxtraceError } from '../errors.js';
 import { OwnerCgroups } from './owner-cgroups.js';
@@ -22,6 +19,7 @@ import { openSocketSource, type SourceChoice } from '../sockdiag/select.js';
 import type { SockDiagSource } from '../sockdiag/source.js';
 import { ALL_TABLES, byAddress, byDrops, type Verdict } from './strategies.js';
 import { makeNeed, type Need } from './needs.js';
+import { copyInfo, GlobalFigures, pointersAreReal } from './event-facts.js';
 import type { AttributionStats, Attributor } from './types.js';
 import { KfreePairer, RxSkMap } from './kfree.js';
 import { applyPairs, judgeKfree } from './kfree-judge.js';
@@ -67,7 +65,7 @@ export class ProcAttributor implements Attributor {
   private readonly minReadNs: number;
   private readonly ownerRescanNs: number;
   private readonly realPointers: boolean;
-  private globalCache?: { atNs: number; value: Record<string, unknown> };
+  private readonly globalFigures: GlobalFigures;
   /** When each socket inode first appeared in a read (to know whether an owner scan postdates it). */
   private readonly firstSeen = new Map<number, number>();
   private closed = false;
@@ -96,6 +94,7 @@ export class ProcAttributor implements Attributor {
 
   private constructor(opts: ProcAttributorOptions) {
     this.procRoot = opts.procRoot ?? '/proc';
+    this.globalFigures = new GlobalFigures(this.procRoot);
     this.cgroups = new OwnerCgroups(this.procRoot);
     this.cgroupIds = new CgroupIdResolver(this.procRoot);
     this.selfNetns = ownNetns(this.procRoot);
@@ -361,7 +360,7 @@ export class ProcAttributor implements Attributor {
       const ev = events[i];
       const v = verdicts[i];
       if (needs[i].kind === 'global') {
-        global ??= await this.globalFigures();
+        global ??= await this.globalFigures.read();
         ev.match = 'global';
         ev.socket = null;
         ev.global = { ...global, proto: ev.fields.name };
@@ -429,20 +428,6 @@ export class ProcAttributor implements Attributor {
     return info;
   }
 
-  private async globalFigures(): Promise<Record<string, unknown>> {
-    const now = nowMonoNs();
-    if (this.globalCache && now - this.globalCache.atNs < 100e6) return this.globalCache.value;
-    const [mem, sockstat] = await Promise.all([readProtoMem(this.procRoot), readSockstat(this.procRoot)]);
-    const value = {
-      udp_mem: mem.udp_mem ?? null,
-      tcp_mem: mem.tcp_mem ?? null,
-      sockstat: { UDP: sockstat.UDP ?? null, UDP6: sockstat.UDP6 ?? null, TCP: sockstat.TCP ?? null },
-      page_size: getPageSize(),
-    };
-    this.globalCache = { atNs: now, value };
-    return value;
-  }
-
   close(): void {
     this.closed = true;
     this.firstScan?.catch(() => undefined);
@@ -450,26 +435,7 @@ export class ProcAttributor implements Attributor {
   }
 }
 
-function copyInfo(i: SocketInfo): SocketInfo {
-  const c: SocketInfo = { table: i.table, inode: i.inode, local: i.local, remote: i.remote, rx_queue: i.rx_queue, drops: i.drops, netns: i.netns, owners: i.owners };
-  if (i.stale) c.stale = true;
-  if (i.owners_unknown) c.owners_unknown = true;
-  for (const k of ['cgroup', 'unit', 'container', 'pod'] as const) if (i[k] !== undefined) c[k] = i[k];
-  if (i.owners_pending) c.owners_pending = true;
-  return c;
-}
-
 /** The fields pairing looks at, without turning off the event's fast NDJSON path. */
 function fieldsOf(ev: DropEvent): Record<string, unknown> {
   return ev instanceof DecodedDrop ? ev.readFields() : ev.fields;
-}
-
-/** kptr_restrict=1 prints real addresses to a reader with CAP_SYSLOG (root); 0 hashes, 2 zeroes. */
-export function pointersAreReal(procRoot = '/proc'): boolean {
-  try {
-    const v = readFileSync(`${procRoot}/sys/kernel/kptr_restrict`, 'utf8').trim();
-    return v === '1' && process.getuid?.() === 0;
-  } catch {
-    return false;
-  }
 }
