@@ -12,6 +12,8 @@ import type { SocketSnapshotRow } from './sockets.js';
 /** include/net/tcp_states.h */
 export const TCP_STATES = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING', 'NEW_SYN_RECV'];
 export const TCP_LISTEN = 10;
+/** sock_diag's states mask for listeners only. */
+export const LISTEN_STATES = 1 << TCP_LISTEN;
 
 export interface TcpSocketRow extends SocketSnapshotRow {
   table: 'tcp' | 'tcp6';
@@ -49,9 +51,10 @@ export function tcpRow(d: DiagSocket, netns: number, owners: SocketOwners['byIno
 /**
  * Every TCP socket (all states, IPv4 and IPv6) of every namespace that has a process. Throws the
  * sock_diag error of our own namespace (ENOSYS: addon without it; EPERM…); another namespace
- * that cannot be reached is skipped and named in `errors`.
+ * that cannot be reached is skipped and named in `errors`. `states`: a bitmask of 1 << state
+ * (LISTEN_STATES: listeners only, what explain reads), all states when absent.
  */
-export async function readTcpSockets(owners: SocketOwners, procRoot = '/proc', source?: SockDiagSource): Promise<{ rows: TcpSocketRow[]; errors: Error[] }> {
+export async function readTcpSockets(owners: SocketOwners, procRoot = '/proc', source?: SockDiagSource, states?: number): Promise<{ rows: TcpSocketRow[]; errors: Error[] }> {
   const diag = source ?? SockDiagSource.open(procRoot);
   const self = ownNetns(procRoot);
   const rows: TcpSocketRow[] = [];
@@ -63,8 +66,8 @@ export async function readTcpSockets(owners: SocketOwners, procRoot = '/proc', s
       let lists: DiagSocket[][];
       try {
         lists = await diag.query(ns, [
-          { family: AF_INET, protocol: IPPROTO_TCP, ext: EXT_SKMEMINFO },
-          { family: AF_INET6, protocol: IPPROTO_TCP, ext: EXT_SKMEMINFO },
+          { family: AF_INET, protocol: IPPROTO_TCP, ext: EXT_SKMEMINFO, states },
+          { family: AF_INET6, protocol: IPPROTO_TCP, ext: EXT_SKMEMINFO, states },
         ]);
       } catch (e) {
         if (ns.self) throw e;

@@ -9,8 +9,10 @@ import { readSnapshot } from '../counters/snapshot.js';
 import { onlineCpus } from '../cpus.js';
 import type { DropEvent, SocketOwner } from '../decode/events.js';
 import { hasOwnerSelector, ownersMatch, type OwnerSelector } from '../owner-match.js';
+import { scanSocketOwners } from '../procnet/owners.js';
+import { LISTEN_STATES, readTcpSockets, type TcpSocketRow } from '../tcp-sockets.js';
 import { openTracer, type RxTracer } from '../tracer.js';
-import type { ExplainInput, Sysctls, Traced } from './types.js';
+import type { ExplainInput, Listener, Sysctls, Traced } from './types.js';
 
 export interface WindowOptions {
   seconds: number;
@@ -92,6 +94,28 @@ const wait = (ms: number, signal?: AbortSignal): Promise<void> =>
     signal?.addEventListener('abort', done, { once: true });
   });
 
+/** TCP listeners by inode (sock_diag, listeners only: the cost does not grow with connections); undefined when unreadable. */
+async function readListeners(owners: Awaited<ReturnType<typeof scanSocketOwners>> | undefined, procRoot: string): Promise<Map<number, TcpSocketRow> | undefined> {
+  if (!owners || procRoot !== '/proc') return undefined; // sock_diag asks the running kernel, never a fixture's /proc
+  try {
+    const { rows } = await readTcpSockets(owners, procRoot, undefined, LISTEN_STATES);
+    return new Map(rows.filter((r) => r.inode !== 0).map((r) => [r.inode, r]));
+  } catch {
+    return undefined; // no sock_diag (old addon, EPERM): the TcpExt counters still speak through stats
+  }
+}
+
+/** Listeners present at both ends whose sk_drops rose. */
+export function listenerDeltas(prev: Map<number, TcpSocketRow>, cur: Map<number, TcpSocketRow>): Listener[] {
+  const out: Listener[] = [];
+  for (const [inode, c] of cur) {
+    const p = prev.get(inode);
+    if (!p || p.drops === null || c.drops === null || c.drops <= p.drops) continue;
+    out.push({ table: c.table, inode, local: c.local, netns: c.netns, owners: c.owners, drops: c.drops - p.drops, accept_queue: c.accept_queue ?? c.rx_queue, backlog: c.backlog ?? c.tx_queue });
+  }
+  return out.sort((a, b) => b.drops - a.drops || a.inode - b.inode);
+}
+
 /** Watch the host for `seconds` and return what the rules need. */
 export async function watchWindow(opts: WindowOptions): Promise<ExplainInput> {
   const procRoot = opts.procRoot ?? '/proc';
@@ -108,9 +132,14 @@ export async function watchWindow(opts: WindowOptions): Promise<ExplainInput> {
     traced = t;
   }
   try {
-    const prev = await readSnapshot({ procRoot });
+    // TCP sockets of every state are not read (tcp: false): explain follows listeners only.
+    const owners0 = await scanSocketOwners(procRoot).catch(() => undefined);
+    const prev = await readSnapshot({ procRoot, tcp: false, owners: owners0 });
+    const listen0 = await readListeners(owners0, procRoot);
     await wait(opts.seconds * 1000, opts.signal);
-    const cur = await readSnapshot({ procRoot });
+    const owners1 = await scanSocketOwners(procRoot).catch(() => undefined);
+    const cur = await readSnapshot({ procRoot, tcp: false, owners: owners1 });
+    const listen1 = await readListeners(owners1, procRoot);
     // Drops still in the rings belong to the window: close() delivers them before it resolves.
     await tracer?.close();
     tracer = undefined;
@@ -134,7 +163,8 @@ export async function watchWindow(opts: WindowOptions): Promise<ExplainInput> {
         ? (s: { local: string; owners: SocketOwner[] }) =>
             (port === undefined || s.local.endsWith(`:${port}`)) && (!hasOwnerSelector(sel) || ownersMatch(s.owners, sel))
         : undefined;
-    return { interval, sysctl: readSysctls(procRoot), skmem, traced, cpus: onlineCpus().length, keepSocket };
+    const listeners = listen0 && listen1 ? listenerDeltas(listen0, listen1) : undefined;
+    return { interval, sysctl: readSysctls(procRoot), skmem, traced, cpus: onlineCpus().length, keepSocket, listeners };
   } finally {
     await tracer?.close();
   }

@@ -2,19 +2,20 @@
 // place on the receive path has its own rule file; this one runs them, orders the findings,
 // and compares two windows for --verify. Pure: no I/O here (gather.ts reads the host).
 import { ipFindings } from './ip.js';
+import { listenFindings } from './listen.js';
 import { nicFindings } from './nic.js';
 import { protoMemFindings } from './protomem.js';
 import { socketFindings } from './socket.js';
 import { softnetFindings } from './softnet.js';
 import type { ExplainInput, Finding } from './types.js';
 
-export type { ExplainInput, Finding, Fix, FindingSocket, Place, Sysctls, Traced, TracedSocket } from './types.js';
+export type { ExplainInput, Finding, Fix, FindingSocket, Listener, Place, Sysctls, Traced, TracedSocket } from './types.js';
 
 /** Along the path a packet takes: among equal drops, the earlier place first. */
 const PLACE_ORDER = ['nic', 'softnet', 'ip', 'udp', 'tcp', 'listener', 'socket'];
 
 export function explain(input: ExplainInput): Finding[] {
-  const all = [...nicFindings(input), ...softnetFindings(input), ...ipFindings(input), ...protoMemFindings(input), ...socketFindings(input)];
+  const all = [...nicFindings(input), ...softnetFindings(input), ...ipFindings(input), ...protoMemFindings(input), ...listenFindings(input), ...socketFindings(input)];
   return all.sort((a, b) => b.drops - a.drops || PLACE_ORDER.indexOf(a.place) - PLACE_ORDER.indexOf(b.place) || a.cause.localeCompare(b.cause));
 }
 

@@ -32,6 +32,8 @@ export function socketFindings(input: ExplainInput): Finding[] {
   const rmemMax = input.sysctl['net.core.rmem_max'];
   for (const s of input.interval.delta.sockets) {
     if (input.keepSocket && !input.keepSocket(s)) continue;
+    // TCP sockets' drops are not their receive buffer's (a listener's are listen.ts's).
+    if (s.table === 'tcp' || s.table === 'tcp6') continue;
     if ((s.table === 'udp' || s.table === 'udp6') && socketDropsAreProtoMem(input, s.inode, s.netns)) continue;
     const gauge = input.interval.gauges.sockets[String(s.inode)];
     const mem = input.skmem[String(s.inode)];

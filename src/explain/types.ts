@@ -41,6 +41,20 @@ export interface Traced {
   unmatched: number;
 }
 
+/** A TCP listener over the window (sock_diag at its start and end): its drops are accept-queue overflows. */
+export interface Listener {
+  table: string;
+  inode: number;
+  local: string;
+  netns: number | null;
+  owners: SocketOwner[];
+  /** The rise of the listener's sk_drops (SK_MEMINFO_DROPS) in the window. */
+  drops: number;
+  /** At the window's end: connections waiting to be accepted, and the listen() backlog (capped by somaxconn). */
+  accept_queue: number;
+  backlog: number;
+}
+
 export interface ExplainInput {
   /** The funnel over the window (counters/funnel.ts): deltas, gauges, sockets whose drops rose. */
   interval: FunnelInterval;
@@ -49,6 +63,8 @@ export interface ExplainInput {
   skmem: Record<string, { rcvbuf: number; rmem_alloc: number }>;
   /** null when tracing was not possible; the counters still speak. */
   traced: Traced | null;
+  /** TCP listeners whose drops rose in the window; absent when sock_diag could not be read. */
+  listeners?: Listener[];
   /** Number of online CPUs (for RPS masks). */
   cpus: number;
   /** Only sockets that match these (socket findings); host-wide findings always show. */

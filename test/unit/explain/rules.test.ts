@@ -162,3 +162,47 @@ describe('udp_mem on kernels without the udp event for it (6.18)', () => {
     ]);
   });
 });
+
+describe('listen_overflow', () => {
+  const tcp = (ListenOverflows: number, ListenDrops: number) => ({ in: 1000, drops: ListenDrops, in_per_s: 200, drops_per_s: ListenDrops / 5, TcpExt: { ListenOverflows, ListenDrops }, socket_drops: null });
+  const listener = (over: Partial<NonNullable<ExplainInput['listeners']>[number]> = {}) => ({ table: 'tcp', inode: 91, local: '127.0.0.1:8080', netns: 1, owners: [owner], drops: 250, accept_queue: 2, backlog: 1, ...over });
+
+  it('a listener whose drops rose: its accept queue against its backlog, the TcpExt deltas and somaxconn; accept faster, then the backlog', () => {
+    const iv = { ...interval(), tcp: tcp(240, 250) };
+    const f = explain(input(iv, { sysctl: { ...sysctl, 'net.core.somaxconn': 4096 }, listeners: [listener()] }));
+    expect(f).toHaveLength(1);
+    expect(f[0]).toMatchObject({ place: 'listener', cause: 'listen_overflow', drops: 250, socket: { table: 'tcp', inode: 91, local: '127.0.0.1:8080', owners: [owner] } });
+    expect(f[0].evidence).toEqual({ drops: 250, drops_per_s: 50, accept_queue: 2, backlog: 1, ListenOverflows: 240, ListenDrops: 250, 'net.core.somaxconn': 4096, seconds: 5 });
+    expect(f[0].fixes.map((x) => x.kind)).toEqual(['app', 'app']);
+    expect(f[0].fixes[1].text).toContain('raise the listen() backlog (now 1), e.g. listen(fd, 4096); the kernel caps it at net.core.somaxconn (now 4096)');
+    expect(f[0].summary).toContain('250 drops (50.0/s), accept queue 2 of backlog 1 (somaxconn 4096); TcpExt ListenOverflows +240, ListenDrops +250');
+  });
+
+  it('a backlog already at somaxconn: the sysctl fix third, with the current value', () => {
+    const iv = { ...interval(), tcp: tcp(10, 10) };
+    const [f] = explain(input(iv, { sysctl: { ...sysctl, 'net.core.somaxconn': 128 }, listeners: [listener({ drops: 10, accept_queue: 129, backlog: 128 })] }));
+    expect(f.fixes.map((x) => x.kind)).toEqual(['app', 'app', 'sysctl']);
+    expect(f.fixes[1].text).toContain('so raise that too');
+    expect(f.fixes[2]).toMatchObject({ name: 'net.core.somaxconn', current: 128, value: 4096, command: 'sysctl -w net.core.somaxconn=4096' });
+    expect(f.summary).toContain('accept queue 129 of backlog 128 (= net.core.somaxconn)');
+  });
+
+  it('ranked with the others by drops; a TCP socket is never blamed as socket_rcvbuf; --port leaves other listeners out', () => {
+    const tcpSock = { table: 'tcp', inode: 91, local: '127.0.0.1:8080', remote: '0.0.0.0:0', netns: 1, owners: [owner], drops: 250 };
+    const iv = { ...interval({ sockets: [tcpSock, sock(77, 100)] }, {}, { RcvbufErrors: 100 }), tcp: tcp(250, 250) };
+    const f = explain(input(iv, { listeners: [listener(), listener({ inode: 92, local: '127.0.0.1:9090', drops: 500 })] }));
+    expect(f.map((x) => [x.cause, x.socket?.inode])).toEqual([
+      ['listen_overflow', 92],
+      ['listen_overflow', 91],
+      ['socket_rcvbuf', 77],
+    ]);
+    const g = explain(input(iv, { listeners: [listener(), listener({ inode: 92, local: '127.0.0.1:9090', drops: 500 })], keepSocket: (s) => s.local.endsWith(':8080') }));
+    expect(g.map((x) => x.socket?.inode)).toEqual([91]);
+  });
+
+  it('ListenOverflows with no listener read: one host-wide finding; none at all when quiet', () => {
+    const f = explain(input({ ...interval(), tcp: tcp(30, 31) }, { listeners: [] }));
+    expect(f).toEqual([expect.objectContaining({ place: 'listener', cause: 'listen_overflow', drops: 30, socket: null })]);
+    expect(explain(input({ ...interval(), tcp: tcp(0, 0) }, { listeners: [] }))).toEqual([]);
+  });
+});
