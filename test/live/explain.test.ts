@@ -7,6 +7,9 @@
 //   MemErrors and the squeezed limits, and no socket_rcvbuf blamed for those drops.
 // - Softnet backlog drops (veth + RPS to another CPU + netdev_max_backlog 16, restored): the
 //   netdev_max_backlog finding quoting 16.
+// - A TCP listener with listen(fd, 1) that never accepts, during a connect storm: the
+//   listen_overflow finding with its port, owner, drops = the rise ss -ltm shows, backlog 1 and
+//   somaxconn as /proc/sys says.
 import { execFile, execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
@@ -19,6 +22,7 @@ import { freePort } from '../helpers/ports.js';
 import { settledUdpSocketDrops, snmpCounter } from '../helpers/procnet-read.js';
 import { addrPort, rxfloodPath, send, startSink, stopAllRxflood, type Sink } from '../helpers/rxflood.js';
 import { readSysctl, withSysctl } from '../helpers/sysctl.js';
+import { connectStorm, ssDrops, startListener, stopAllListeners } from '../helpers/tcp-listener.js';
 
 const execFileP = promisify(execFile);
 
@@ -45,6 +49,7 @@ describeLive('rxtrace explain (live)', () => {
   afterEach(async () => {
     await stopAllCli();
     await stopAllRxflood();
+    stopAllListeners();
   });
   afterAll(() => {
     expect(leftoverNetns()).toEqual([]);
@@ -170,5 +175,34 @@ describeLive('rxtrace explain (live)', () => {
         expect(f!.fixes[0]).toMatchObject({ kind: 'sysctl', name: 'net.core.netdev_max_backlog', current: 16, value: 2000 });
       }),
     );
+  }, 60_000);
+
+  it('listen_overflow: listen(fd, 1) never accepting, a connect storm: port, owner, drops = ss -ltm, backlog 1, somaxconn', async () => {
+    const l = await startListener();
+    const ss0 = ssDrops(l.port);
+    const run = startCli(['explain', '--duration', '3', '--format', 'ndjson']);
+    await run.waitForPerfFds(1, undefined, 1000); // then the window's first reads
+    connectStorm(l.port);
+    const r = await run.exited;
+    expect(r.code, r.stderr).toBe(0);
+    const drops = ssDrops(l.port) - ss0;
+    const findings = parse(r.stdout);
+    const mine = findings.filter((f) => f.cause === 'listen_overflow' && f.socket?.inode === l.inode);
+    console.log(`[explain] listen_overflow port ${l.port}: ss -ltm d +${drops}; finding ${JSON.stringify(mine[0] && { drops: mine[0].drops, evidence: mine[0].evidence, fixes: mine[0].fixes.map((x: Line) => x.kind) })}`);
+    expect(drops).toBeGreaterThan(100);
+    expect(mine, r.stdout).toHaveLength(1);
+    const f = mine[0];
+    expect(f.place).toBe('listener');
+    expect(f.drops).toBe(drops);
+    expect(f.socket).toMatchObject({ table: 'tcp', local: `127.0.0.1:${l.port}` });
+    expect(f.socket.owners).toContainEqual(expect.objectContaining({ pid: l.pid, comm: 'rxt-listener' }));
+    expect(f.evidence).toMatchObject({ drops, backlog: 1, 'net.core.somaxconn': Number(await readSysctl('net/core/somaxconn')) });
+    expect(f.evidence.accept_queue).toBeGreaterThanOrEqual(1);
+    expect(f.evidence.ListenOverflows).toBeGreaterThan(0);
+    expect(f.evidence.ListenDrops).toBeGreaterThanOrEqual(drops);
+    expect(f.fixes.map((x: Line) => x.kind).slice(0, 2)).toEqual(['app', 'app']);
+    // No socket_rcvbuf for a TCP socket.
+    expect(findings.filter((x) => x.cause === 'socket_rcvbuf' && x.socket?.table?.startsWith('tcp'))).toEqual([]);
+    l.stop();
   }, 60_000);
 });

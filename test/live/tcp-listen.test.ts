@@ -4,63 +4,22 @@
 // from the counters: TcpExt ListenOverflows/ListenDrops in `stats` (equal to nstat's), and the
 // listener's sk_drops through sock_diag in `sockets --proto tcp` (equal to `ss -ltm`'s d), with
 // its owner, and in `stats` as the socket whose drops rose. How the drop is made: docs/tcp-drops.md.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { execFileSync } from 'node:child_process';
 import { afterEach, beforeAll, expect, it } from 'vitest';
 import { assertBuilt, runCli, stopAllCli, startCli } from '../helpers/cli.js';
 import { describeLive } from '../helpers/live.js';
 import { nstat } from '../helpers/procnet-read.js';
 import { freePort } from '../helpers/ports.js';
+import { STORM, ssDrops, startListener, stopAllListeners } from '../helpers/tcp-listener.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 type Json = Record<string, any>;
-
-const LISTENER = `
-import socket, os, sys, ctypes
-ctypes.CDLL(None).prctl(15, b'rxt-listener', 0, 0, 0)  # PR_SET_NAME
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.bind(('127.0.0.1', 0))
-s.listen(1)
-print('READY', s.getsockname()[1], os.fstat(s.fileno()).st_ino, flush=True)
-sys.stdin.read()
-`;
-// 200 non-blocking connects, held 1.5 s (SYN retransmits at 1 s add overflows), then closed:
-// a closed SYN_SENT socket retransmits no more, so the counters settle.
-const STORM = `
-import socket, sys, time
-port = int(sys.argv[1]); socks = []
-for i in range(200):
-    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM); c.setblocking(False)
-    try: c.connect(('127.0.0.1', port))
-    except BlockingIOError: pass
-    socks.append(c)
-time.sleep(1.5)
-for c in socks: c.close()
-`;
-
-const procs: ChildProcess[] = [];
-async function startListener(): Promise<{ pid: number; port: number; inode: number; stop(): void }> {
-  const p = spawn('python3', ['-u', '-c', LISTENER], { stdio: ['pipe', 'pipe', 'inherit'] });
-  procs.push(p);
-  const it = createInterface({ input: p.stdout! })[Symbol.asyncIterator]();
-  const r = await it.next();
-  const [tag, port, inode] = String(r.value).split(' ');
-  if (tag !== 'READY') throw new Error(`listener: ${r.value}`);
-  return { pid: p.pid!, port: Number(port), inode: Number(inode), stop: () => p.stdin!.end() };
-}
-
-function ssDrops(port: number): number {
-  const out = execFileSync('ss', ['-ltmnH', `sport = :${port}`], { encoding: 'utf8' });
-  const m = /\bd(\d+)\)/.exec(out);
-  if (!m) throw new Error(`no skmem d… in ss output: ${out}`);
-  return Number(m[1]);
-}
 
 describeLive('TCP listen overflows: counters and the listener socket (sock_diag)', () => {
   beforeAll(() => assertBuilt());
   afterEach(async () => {
     await stopAllCli();
-    for (const p of procs.splice(0)) p.kill();
+    stopAllListeners();
   });
 
   it('listen(fd, 1) never accepting, 200 connects: stats TcpExt = nstat, the listener with drops = ss -ltm and its owner', async () => {
