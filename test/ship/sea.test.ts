@@ -75,7 +75,7 @@ describeLive('the single executable on a host without Node', () => {
 
   it('top (its worker thread loads the same addon): traces, then exits 0 on SIGINT', async () => {
     const before = tmpEntries();
-    const cli = startCli(['top', '-i', '0.5'], { command: [sea], env });
+    const cli = startCli(['top', '--mode', 'events', '-i', '0.5'], { command: [sea], env });
     await cli.waitForPerfFds(1, 30_000, 1500);
     const fds = fdTargets(cli.pid).filter((t) => t.endsWith(' (deleted)'));
     cli.signal('SIGINT');
