@@ -59,7 +59,9 @@ export async function openCounters(options: DropCountersOptions = {}): Promise<D
   const byId = new Map(plan.events.map((e) => [e.compiled.schema.id, e]));
   try {
     const native = new (loadNative().PerfCounters)({ events: plan.events.map((e) => ({ id: e.compiled.schema.id, filter: e.filter })), cpus });
-    return new DropCounters(plan, native);
+    const counters = new DropCounters(plan, native);
+    if (full.startNotice) notice(full.startNotice);
+    return counters;
   } catch (e) {
     throw fromNativeError(e, {
       eventName: (id) => byId.get(id)?.compiled.event,

@@ -51,6 +51,11 @@ export interface EventPlan {
    * added, filtered to IPv6 socket-reason drops, to see them (plan-udp6.ts).
    */
   udp6Fallback?: boolean;
+  /**
+   * What the IPv6 fallback decided, for the user: said once tracing has started (openTracer,
+   * openCounters), so that a start-up error stays one line.
+   */
+  startNotice?: string;
 }
 
 export async function buildPlan(opts: PlanOptions): Promise<EventPlan> {
@@ -113,10 +118,12 @@ export async function buildPlan(opts: PlanOptions): Promise<EventPlan> {
       });
     }
     if (missing.length) notice(`this kernel lacks ${missing.join(', ')}; tracing the others`);
-    const fallback = udp6Fallback(root, available, schemas, opts, notice);
+    let said: string | undefined;
+    const fallback = udp6Fallback(root, available, schemas, opts, (m) => (said = m));
     if (fallback) schemas.push(fallback.schema);
     const plan = planFilters(schemas, opts, missing, notice, fallback);
     if (fallback && plan.events.some((e) => e.compiled.event === 'skb:kfree_skb')) plan.udp6Fallback = true;
+    if (said !== undefined) plan.startNotice = said;
     return plan;
   });
 }

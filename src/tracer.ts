@@ -411,5 +411,6 @@ export async function openTracer(options: TracerOptions = {}): Promise<RxTracer>
     const t = tracer;
     options.signal.addEventListener('abort', () => void t.close(), { once: true });
   }
+  if (plan.startNotice) (options.notice ?? ((m: string) => process.stderr.write(`rxtrace: ${m}\n`)))(plan.startNotice);
   return tracer;
 }
