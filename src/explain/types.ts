@@ -2,7 +2,7 @@
 // says (findings). The rules (one file per place on the receive path) are pure functions of
 // ExplainInput, so each is unit-tested on numbers alone.
 import type { SocketOwner } from '../decode/events.js';
-import type { FunnelInterval } from '../counters/funnel.js';
+import type { FunnelInterval, SocketIdentity } from '../counters/funnel.js';
 
 /** The sysctls the rules quote and suggest; absent when unreadable (another netns, an old kernel). */
 export interface Sysctls {
@@ -73,14 +73,8 @@ export interface ExplainInput {
 
 export type Place = 'nic' | 'softnet' | 'ip' | 'udp' | 'tcp' | 'socket' | 'listener';
 
-export interface FindingSocket {
-  table: string;
-  inode: number;
-  local: string;
-  remote: string;
-  netns: number | null;
-  owners: SocketOwner[];
-}
+/** The socket a finding is about: the same identity `stats` and `top` print. */
+export type FindingSocket = SocketIdentity;
 
 export type Fix =
   | { kind: 'setsockopt'; option: 'SO_RCVBUF'; value: number; text: string }
