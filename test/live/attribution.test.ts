@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { ProcAttributor } from '../../src/attribute/index.js';
 import { openTracer, type TracerOptions, type TracerStats } from '../../src/tracer.js';
 import type { DropEvent } from '../../src/decode/events.js';
+import { TIME_SCALE } from '../helpers/cli.js';
 import { describeLive } from '../helpers/live.js';
 import { eventPort, expectUdpFields, itOnKernel, kernelLayout, portFilter as kernelPortFilter } from '../helpers/kernel.js';
 import { leftoverNetns, setupMulticastLo, withNetns } from '../helpers/netns.js';
@@ -459,7 +460,8 @@ describeLive('attribution: every drop on the right socket, owner and netns', () 
             flushMs: 5,
             // the product's own attributor; the socket is created right after its first owner scan
             attributor: async () => {
-              const a = await ProcAttributor.create();
+              // The bounded wait for a full owner scan (1 s) scales with emulation, as the scan does.
+              const a = await ProcAttributor.create({ maxOwnerWaitMs: 1000 * TIME_SCALE });
               const ready = once(child.stdout!, 'data');
               child.stdin!.write('go\n');
               const [line] = (await ready) as [Buffer];
