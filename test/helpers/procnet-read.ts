@@ -61,6 +61,26 @@ export function udpSocketDrops(inode: number, netnsPid?: number): SocketRow | un
   return findInode(['udp', 'udp6'], inode, netnsPid);
 }
 
+/** The `drops` column of a UDP sink's socket now (throws if the socket is gone); in its own netns when it has one. */
+export function sinkUdpDrops(sink: { inode: number; pid: number; netns?: unknown }): number {
+  const row = udpSocketDrops(sink.inode, sink.netns ? sink.pid : undefined);
+  if (!row) throw new Error(`sink inode ${sink.inode} is not in /proc/net/udp*`);
+  return row.drops;
+}
+
+/** Wait until a sink's drops counter is at least `atLeast` and stopped moving (two equal reads 100 ms apart; 10 s at most). */
+export async function settledSinkUdpDrops(sink: { inode: number; pid: number; netns?: unknown }, atLeast: number): Promise<number> {
+  let last = -1;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const d = sinkUdpDrops(sink);
+    if (d === last && d >= atLeast) return d;
+    if (Date.now() > deadline) return d;
+    last = d;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** The same for ICMP ping sockets (icmp, icmp6). */
 export function icmpSocketDrops(inode: number, netnsPid?: number): SocketRow | undefined {
   return findInode(['icmp', 'icmp6'], inode, netnsPid);

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { assertBuilt, startCli, stopAllCli } from '../helpers/cli.js';
 import { describeLive } from '../helpers/live.js';
-import { udpSocketDrops } from '../helpers/procnet-read.js';
+import { udpSocketDrops, settledSinkUdpDrops as settledUdpDrops, sinkUdpDrops as udpDrops } from '../helpers/procnet-read.js';
 import { addrPort, send, startSink, stopAllRxflood, type Sink } from '../helpers/rxflood.js';
 import { readSysctl, withSysctl } from '../helpers/sysctl.js';
 import { kernelLayout } from '../helpers/kernel.js';
@@ -22,22 +22,6 @@ const N = 3000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 type Json = Record<string, any>;
 
-function udpDrops(sink: Sink): number {
-  const row = udpSocketDrops(sink.inode);
-  if (!row) throw new Error(`sink inode ${sink.inode} is not in /proc/net/udp*`);
-  return row.drops;
-}
-
-async function settledUdpDrops(sink: Sink, atLeast: number): Promise<number> {
-  let last = -1;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const d = udpDrops(sink);
-    if ((d === last && d >= atLeast) || Date.now() > deadline) return d;
-    last = d;
-    await sleep(100);
-  }
-}
 
 describeLive('kfree_skb on its socket without real pointers', () => {
   let kptrAtStart = '';

@@ -11,7 +11,7 @@ import { describeLive } from '../helpers/live.js';
 import { ALWAYS, eventPort, expectUdpFields, itOnKernel, kernelLayout, portFilter, portFilterArgs } from '../helpers/kernel.js';
 import { leftoverNetns } from '../helpers/netns.js';
 import { freePort } from '../helpers/ports.js';
-import { pollUntil, udpSocketDrops } from '../helpers/procnet-read.js';
+import { pollUntil, udpSocketDrops, settledSinkUdpDrops as settledUdpDrops, sinkUdpDrops as udpDrops } from '../helpers/procnet-read.js';
 import { addrPort, runningRxflood, rxfloodPath, send, startSink, stopAllRxflood, type Sink } from '../helpers/rxflood.js';
 import { EXIT } from '../../src/cli/exit-codes.js';
 
@@ -46,22 +46,6 @@ function jqLineCount(stdout: string): number {
   return out.split('\n').filter((l) => l.length > 0).length;
 }
 
-function udpDrops(sink: Sink): number {
-  const row = udpSocketDrops(sink.inode);
-  if (!row) throw new Error(`sink inode ${sink.inode} is not in /proc/net/udp*`);
-  return row.drops;
-}
-
-async function settledUdpDrops(sink: Sink, atLeast: number): Promise<number> {
-  let last = -1;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const d = udpDrops(sink);
-    if ((d === last && d >= atLeast) || Date.now() > deadline) return d;
-    last = d;
-    await sleep(100);
-  }
-}
 
 /** A steady, gentle stream of datagrams from this process (leaves the CPUs to the tracer). */
 function drizzle(host: string, port: number, perTick = 100, everyMs = 10): { stop(): Promise<number> } {

@@ -15,7 +15,7 @@ import { describeLive } from '../helpers/live.js';
 import { eventPort, expectUdpFields, itOnKernel, kernelLayout, portFilter } from '../helpers/kernel.js';
 import { leftoverNetns, withNetns } from '../helpers/netns.js';
 import { freePort } from '../helpers/ports.js';
-import { icmpSocketDrops, pollUntil, snmp6Counter, snmpCounter, udpSocketDrops } from '../helpers/procnet-read.js';
+import { icmpSocketDrops, pollUntil, snmp6Counter, snmpCounter, udpSocketDrops, settledSinkUdpDrops as settledUdpDrops, sinkUdpDrops as udpDrops } from '../helpers/procnet-read.js';
 import { addrPort, rxfloodPath, runningRxflood, send, startPingSink, startSink, stopAllRxflood, type Sink } from '../helpers/rxflood.js';
 import { readSysctl, withSysctl } from '../helpers/sysctl.js';
 
@@ -35,25 +35,6 @@ async function trace(opts: Parameters<typeof openTracer>[0]): Promise<RxTracer> 
   return t;
 }
 
-/** The `drops` column of a UDP sink now (throws if the socket is gone). */
-function udpDrops(sink: Sink): number {
-  const row = udpSocketDrops(sink.inode, sink.netns ? sink.pid : undefined);
-  if (!row) throw new Error(`sink inode ${sink.inode} is not in /proc/net/udp*`);
-  return row.drops;
-}
-
-/** Wait until the drops counter has stopped moving (two equal reads 100 ms apart). */
-async function settledUdpDrops(sink: Sink, atLeast: number): Promise<number> {
-  let last = -1;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const d = udpDrops(sink);
-    if (d === last && d >= atLeast) return d;
-    if (Date.now() > deadline) return d;
-    last = d;
-    await sleep(100);
-  }
-}
 
 /** Wall-clock ms of an RFC 3339 time with nanoseconds (Date keeps ms). */
 function timeMs(t: string): number {
