@@ -703,17 +703,25 @@ describeLive('attribution: every drop on the right socket, owner and netns', () 
     const orig = await readSysctl('net/ipv4/udp_mem');
     const sinks: Sink[] = [];
     for (let i = 0; i < 6; i++) sinks.push(await startSink({ bind: '127.0.0.1:0', rcvbuf: 4 << 20 }));
-    // the tracer opens first: udp_mem is squeezed (system-wide) only while the flood runs
-    const run = await traced({ events: ['sock:sock_exceed_buf_limit'], only: true, resolve: true }, () =>
+    // the tracer opens first: udp_mem is squeezed (system-wide) only while the flood runs, and
+    // until the first UDP events have come out. The figures are read when a batch is attributed
+    // (at most every 100 ms), so events that come out after the restore rightly show the restored
+    // udp_mem: the test checks the ones emitted while squeezed (under TCG that can be a while).
+    let whileSqueezed = 0;
+    const run = await traced({ events: ['sock:sock_exceed_buf_limit'], only: true, resolve: true }, (events) =>
       withSysctl('net/ipv4/udp_mem', '2 2 2', async () => {
         await Promise.all(sinks.map((s) => send({ to: addrPort('127.0.0.1', s.port), count: 2500, size: 1400 })));
+        await pollUntil(() => events.filter((e) => e.fields.name === 'UDP').length, (n) => n > 0, 10_000 * TIME_SCALE, 50);
+        whileSqueezed = events.length;
       }),
     );
     expect(await readSysctl('net/ipv4/udp_mem')).toBe(orig);
     const udp = run.events.filter((e) => e.fields.name === 'UDP');
     expect(udp.length).toBeGreaterThan(0);
     expect(hist(udp)).toEqual({ 'global/null': udp.length });
-    for (const e of udp.slice(0, 100)) {
+    const squeezed = run.events.slice(0, whileSqueezed).filter((e) => e.fields.name === 'UDP');
+    expect(squeezed.length).toBeGreaterThan(0);
+    for (const e of squeezed.slice(0, 100)) {
       expect(e.socket).toBeNull();
       expect(e.global).toMatchObject({ udp_mem: [2, 2, 2], proto: 'UDP' });
       const ss = (e.global as { sockstat: { UDP: Record<string, number> | null } }).sockstat.UDP;
