@@ -41,6 +41,7 @@ export function tcpRow(d: DiagSocket, netns: number, owners: SocketOwners['byIno
     uid: d.uid,
     owners: owners.get(d.inode) ?? [],
   };
+  if (d.mem) row.rcvbuf = d.mem.rcvbuf;
   if (listen) {
     row.accept_queue = d.rqueue;
     row.backlog = d.wqueue;

@@ -6,11 +6,11 @@
 // verdict once per key and window, because a storm is a few flows repeated a million times.
 import { nowMonoNs } from '../decode/batch.js';
 import type { DropEvent, LostEvent, SocketInfo } from '../decode/events.js';
-import { OwnerCache } from './owner-cache.js';
+import { OwnerCache } from '../procnet/owner-cache.js';
 import type { SocketTable } from '../procnet/sockets.js';
 import { DecodedDrop } from '../decode/drop.js';
 import { RxtraceError } from '../errors.js';
-import { OwnerCgroups } from './owner-cgroups.js';
+import { OwnerCgroups } from '../procnet/owner-cgroups.js';
 import { CgroupIdResolver } from '../procnet/cgroup-id.js';
 import { pathIdentity } from '../procnet/cgroup.js';
 import { NEED_POINTERS, ReadHistory, type NsRow } from './history.js';

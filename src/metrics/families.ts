@@ -3,7 +3,7 @@
 // one CounterSnapshot in, samples out; registry.ts turns them into prom-client metrics.
 // Names follow node_exporter with the rxtrace_ prefix, and keep the kernel's counter names
 // in snake case (RcvbufErrors → rcvbuf_errors) so they can be grepped in the kernel source.
-import { OwnerCgroups } from '../attribute/owner-cgroups.js';
+import { OwnerCgroups } from '../procnet/owner-cgroups.js';
 import type { CounterSnapshot } from '../counters/snapshot.js';
 import { tcpFamilies } from './tcp-families.js';
 import { ownerLabelValues, type OwnerLabel } from './owner-labels.js';

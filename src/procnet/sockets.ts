@@ -40,6 +40,8 @@ export interface SocketRow {
    * does not know): "unknown" must not read as "no drops".
    */
   drops: number | undefined;
+  /** sk_rcvbuf, where the reader knows it (sock_diag SKMEMINFO); /proc tables do not show it. */
+  rcvbuf?: number;
 }
 
 export interface SocketTableParseOptions {

@@ -44,6 +44,7 @@ export function rowFromDiag(table: SocketTable, s: DiagSocket, netns: number): N
     netns,
   };
   if (s.cgroupId !== undefined) row.cgroupId = s.cgroupId;
+  if (s.mem) row.rcvbuf = s.mem.rcvbuf;
   return row;
 }
 
