@@ -273,7 +273,9 @@ function socketFamilies(top: number, ownerLabels: readonly OwnerLabel[]): Family
 
 // ---- the sources themselves ----
 
-export const SOURCES = ['softnet_stat', 'dev', 'statistics', 'snmp', 'snmp6', 'sockstat', 'udp_mem', 'owners', 'sockets', 'netns'] as const;
+// netstat: /proc/net/netstat (TcpExt); tcp_sockets: TCP sockets through sock_diag (snapshot.ts
+// guards both reads under these names, so a failure shows here and not as zero counters).
+export const SOURCES = ['softnet_stat', 'dev', 'statistics', 'snmp', 'snmp6', 'netstat', 'sockstat', 'udp_mem', 'owners', 'sockets', 'tcp_sockets', 'netns'] as const;
 
 function sourceFamilies(): FamilyDef[] {
   return [
