@@ -14,11 +14,14 @@ const NO_TABLES: readonly SocketTable[] = [];
 /**
  * What a kfree_skb needs read: it has no address, so a real pointer (rows from /proc, which has
  * the pointer column), a learned rx_sk, or whose drops rose (whole tables) name its socket.
+ * Without an rx_sk (before 6.11) only whose drops rose can, so only the tables that could hold
+ * its socket are needed (an IPv6 drop: udp6, raw6, icmp6): a read whole on those brackets it even
+ * when the other tables were read for one port only (--port).
  */
 export function kfreeNeed(fields: Record<string, unknown>, realPointers: boolean): { tables: readonly SocketTable[]; rxSk?: string; dropTables?: readonly SocketTable[]; port: number } {
   const rxSk = typeof fields.rx_sk === 'string' && !isNullRxSk(fields.rx_sk) ? fields.rx_sk : undefined;
   const dropTables = kfreeDropTables(fields);
-  const tables = rxSk !== undefined || dropTables ? ALL_TABLES : NO_TABLES;
+  const tables = rxSk !== undefined ? ALL_TABLES : (dropTables ?? NO_TABLES);
   return { tables, rxSk, dropTables, port: realPointers && rxSk !== undefined ? NEED_POINTERS : -1 };
 }
 

@@ -23,6 +23,7 @@ import { copyInfo, GlobalFigures, pointersAreReal } from './event-facts.js';
 import type { AttributionStats, Attributor } from './types.js';
 import { KfreePairer, RxSkMap } from './kfree.js';
 import { applyPairs, judgeKfree } from './kfree-judge.js';
+import { DropsCap } from './drops-cap.js';
 
 export interface ProcAttributorOptions {
   procRoot?: string;
@@ -39,6 +40,8 @@ export interface ProcAttributorOptions {
   source?: 'auto' | 'sock_diag' | 'proc';
   /** The only local ports the trace can see (--port): the start-up read lists just those. */
   ports?: readonly number[];
+  /** The tables `ports` scopes (default udp and udp6); the others are read whole. */
+  portTables?: readonly SocketTable[];
   /**
    * Longest an event waits for a full owner scan (the scan rate is bounded by its cost) before it
    * goes out marked `owners_pending` (default 1000 ms).
@@ -91,6 +94,7 @@ export class ProcAttributor implements Attributor {
   private readonly pairer = new KfreePairer();
   private readonly udpVerdicts = new WeakMap<DropEvent, Verdict>();
   readonly learned = new RxSkMap();
+  private readonly dropsCap = new DropsCap();
 
   private constructor(opts: ProcAttributorOptions) {
     this.procRoot = opts.procRoot ?? '/proc';
@@ -126,7 +130,8 @@ export class ProcAttributor implements Attributor {
       await a.oc.refreshNamespaces();
       // The start-up read is every later event's first `before`: pinned while newer reads rotate.
       // With --port only that port's sockets (sock_diag filters in the kernel: fast at any scale).
-      const ports = opts.ports && opts.ports.length > 0 ? new Map(ALL_TABLES.filter((t) => t.startsWith('udp')).map((t) => [t, opts.ports!])) : undefined;
+      const scoped = opts.portTables ?? ALL_TABLES.filter((t) => t.startsWith('udp'));
+      const ports = opts.ports && opts.ports.length > 0 && scoped.length > 0 ? new Map(scoped.map((t) => [t, opts.ports!])) : undefined;
       await a.read(ALL_TABLES, ports, false, true);
     } catch (e) {
       a.close();
@@ -297,26 +302,24 @@ export class ProcAttributor implements Attributor {
     // again, and judge once more.
     const isMiss = (v: Verdict, i: number): boolean => v.match === 'none' && needs[i].tables.length > 0;
     const verdicts = new Array<Verdict>(events.length);
+    // Each verdict's window (the reads it was judged against), for the drops cap (drops-cap.ts).
+    const windows = new Array<Need['memo']>(events.length);
+    const judgeAt = (i: number, wide = false): Verdict => ((verdicts[i] = this.judge(events[i], needs[i], wide)), (windows[i] = needs[i].memo), verdicts[i]);
     let misses = false;
-    for (let i = 0; i < events.length; i++) {
-      if (isMiss((verdicts[i] = this.judge(events[i], needs[i])), i)) misses = true;
-    }
+    for (let i = 0; i < events.length; i++) if (isMiss(judgeAt(i), i)) misses = true;
     if (misses) {
-      verdicts.forEach((v, i) => {
-        if (isMiss(v, i)) verdicts[i] = this.judge(events[i], needs[i], true);
-      });
+      verdicts.forEach((v, i) => isMiss(v, i) && judgeAt(i, true));
       // A namespace born after the last look at namespaces: refresh the map (cheap: no fds), read again.
       if (verdicts.some((v, i) => isMiss(v, i) && events[i].monoNs > this.lastNsRefreshNs)) {
         this.lastNsRefreshNs = nowMonoNs();
         await this.oc.refreshNamespaces();
         this.retainNamespaces();
         await readAgain();
-        verdicts.forEach((v, i) => {
-          if (isMiss(v, i)) verdicts[i] = this.judge(events[i], needs[i], true);
-        });
+        verdicts.forEach((v, i) => isMiss(v, i) && judgeAt(i, true));
       }
     }
     applyPairs(this.udpVerdicts, this.learned, events, needs, verdicts, pairs);
+    this.dropsCap.apply(verdicts, windows, (i) => events[i].count ?? 1);
     // Owners for sockets the last full scan predates: first among their likely processes (cgroup,
     // new pids, same netns and uid); what that misses waits for a full scan (its rate is bounded
     // by its cost), at most maxOwnerWaitMs, else goes out owners_pending. An event never goes out
