@@ -17,12 +17,15 @@ const NO_TABLES: readonly SocketTable[] = [];
  * the pointer column), a learned rx_sk, or whose drops rose (whole tables) name its socket. A
  * reason TCP may use brings the TCP tables in (whole: a drop on port Q while a socket on port P
  * rose would otherwise name P). `tcpDrops`: TCP sockets are read with their drops (sock_diag).
+ * Without an rx_sk (before 6.11) only whose drops rose can, so only the tables that could hold
+ * its socket are needed (an IPv6 drop: udp6, raw6, icmp6, tcp6 for a TCP reason): a read whole
+ * on those brackets it even when the other tables were read for one port only (--port).
  */
 export function kfreeNeed(fields: Record<string, unknown>, realPointers: boolean, tcpDrops = false): { tables: readonly SocketTable[]; rxSk?: string; dropTables?: readonly SocketTable[]; port: number } {
   const rxSk = typeof fields.rx_sk === 'string' && !isNullRxSk(fields.rx_sk) ? fields.rx_sk : undefined;
   const dropTables = kfreeDropTables(fields, tcpDrops);
   const all = tcpMayUse(fields.reason) ? ALL_WITH_TCP : ALL_TABLES;
-  const tables = rxSk !== undefined || dropTables ? all : NO_TABLES;
+  const tables = rxSk !== undefined ? all : (dropTables ?? NO_TABLES);
   return { tables, rxSk, dropTables, port: realPointers && rxSk !== undefined ? NEED_POINTERS : -1 };
 }
 

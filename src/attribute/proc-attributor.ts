@@ -20,36 +20,12 @@ import type { SockDiagSource } from '../sockdiag/source.js';
 import { ALL_TABLES, ALL_WITH_TCP, byAddress, byDrops, type Verdict } from './strategies.js';
 import { makeNeed, type Need } from './needs.js';
 import { copyInfo, GlobalFigures, pointersAreReal } from './event-facts.js';
-import type { AttributionStats, Attributor } from './types.js';
+import type { AttributionStats, Attributor, ProcAttributorOptions } from './types.js';
+
+export type { ProcAttributorOptions } from './types.js';
 import { KfreePairer, RxSkMap } from './kfree.js';
 import { applyPairs, judgeKfree, tcpNoDrops } from './kfree-judge.js';
-
-export interface ProcAttributorOptions {
-  procRoot?: string;
-  /** Shortest gap between two table reads (default 20 ms): bounds /proc cost in a storm. */
-  minReadIntervalMs?: number;
-  /** Rescan owners (and discover new namespaces) at least this often while drops arrive (default 2000 ms). */
-  ownerRescanMs?: number;
-  /** Whether the `pointer` column holds real addresses: 'auto' reads kptr_restrict (1 + root = real). */
-  pointers?: 'auto' | 'real' | 'hashed';
-  /**
-   * Where socket tables come from: 'auto' (default: RXTRACE_SOCKET_SOURCE, else sock_diag where
-   * the kernel answers and /proc where not), 'sock_diag' or 'proc'.
-   */
-  source?: 'auto' | 'sock_diag' | 'proc';
-  /** The only local ports the trace can see (--port): the start-up read lists just those. */
-  ports?: readonly number[];
-  /**
-   * skb:kfree_skb is traced, so TCP drops may come: the start-up read (every later event's first
-   * `before`) takes the TCP tables too, whole.
-   */
-  tcp?: boolean;
-  /**
-   * Longest an event waits for a full owner scan (the scan rate is bounded by its cost) before it
-   * goes out marked `owners_pending` (default 1000 ms).
-   */
-  maxOwnerWaitMs?: number;
-}
+import { DropsCap } from './drops-cap.js';
 
 const NONE: Verdict = { match: 'none' };
 
@@ -98,6 +74,7 @@ export class ProcAttributor implements Attributor {
   private readonly pairer = new KfreePairer();
   private readonly udpVerdicts = new WeakMap<DropEvent, Verdict>();
   readonly learned = new RxSkMap();
+  private readonly dropsCap = new DropsCap();
 
   private constructor(opts: ProcAttributorOptions) {
     this.procRoot = opts.procRoot ?? '/proc';
@@ -135,7 +112,8 @@ export class ProcAttributor implements Attributor {
       await a.oc.refreshNamespaces();
       // The start-up read is every later event's first `before`: pinned while newer reads rotate.
       // With --port only that port's sockets (sock_diag filters in the kernel: fast at any scale).
-      const ports = opts.ports && opts.ports.length > 0 ? new Map(ALL_TABLES.filter((t) => t.startsWith('udp')).map((t) => [t, opts.ports!])) : undefined;
+      const scoped = opts.portTables ?? ALL_TABLES.filter((t) => t.startsWith('udp'));
+      const ports = opts.ports && opts.ports.length > 0 && scoped.length > 0 ? new Map(scoped.map((t) => [t, opts.ports!])) : undefined;
       await a.read(opts.tcp ? ALL_WITH_TCP : ALL_TABLES, ports, false, true);
     } catch (e) {
       a.close();
@@ -306,26 +284,24 @@ export class ProcAttributor implements Attributor {
     // again, and judge once more.
     const isMiss = (v: Verdict, i: number): boolean => v.match === 'none' && needs[i].tables.length > 0;
     const verdicts = new Array<Verdict>(events.length);
+    // Each verdict's window (the reads it was judged against), for the drops cap (drops-cap.ts).
+    const windows = new Array<Need['memo']>(events.length);
+    const judgeAt = (i: number, wide = false): Verdict => ((verdicts[i] = this.judge(events[i], needs[i], wide)), (windows[i] = needs[i].memo), verdicts[i]);
     let misses = false;
-    for (let i = 0; i < events.length; i++) {
-      if (isMiss((verdicts[i] = this.judge(events[i], needs[i])), i)) misses = true;
-    }
+    for (let i = 0; i < events.length; i++) if (isMiss(judgeAt(i), i)) misses = true;
     if (misses) {
-      verdicts.forEach((v, i) => {
-        if (isMiss(v, i)) verdicts[i] = this.judge(events[i], needs[i], true);
-      });
+      verdicts.forEach((v, i) => isMiss(v, i) && judgeAt(i, true));
       // A namespace born after the last look at namespaces: refresh the map (cheap: no fds), read again.
       if (verdicts.some((v, i) => isMiss(v, i) && events[i].monoNs > this.lastNsRefreshNs)) {
         this.lastNsRefreshNs = nowMonoNs();
         await this.oc.refreshNamespaces();
         this.retainNamespaces();
         await readAgain();
-        verdicts.forEach((v, i) => {
-          if (isMiss(v, i)) verdicts[i] = this.judge(events[i], needs[i], true);
-        });
+        verdicts.forEach((v, i) => isMiss(v, i) && judgeAt(i, true));
       }
     }
     applyPairs(this.udpVerdicts, this.learned, events, needs, verdicts, pairs);
+    this.dropsCap.apply(verdicts, windows, (i) => events[i].count ?? 1);
     // Owners for sockets the last full scan predates: first among their likely processes (cgroup,
     // new pids, same netns and uid); what that misses waits for a full scan (its rate is bounded
     // by its cost), at most maxOwnerWaitMs, else goes out owners_pending. An event never goes out
