@@ -14,9 +14,10 @@ import { OwnerCgroups } from './owner-cgroups.js';
 import { CgroupIdResolver } from '../procnet/cgroup-id.js';
 import { pathIdentity } from '../procnet/cgroup.js';
 import { NEED_POINTERS, ReadHistory, type NsRow } from './history.js';
-import { ownNetns, readTables, type ReadTablesOptions } from '../procnet/netns-tables.js';
+import { ownNetns, readTables, type DiagTableReader, type ReadTablesOptions } from '../procnet/netns-tables.js';
 import { openSocketSource, type SourceChoice } from '../sockdiag/select.js';
 import type { SockDiagSource } from '../sockdiag/source.js';
+import { diagTableReader } from '../sockdiag/tables.js';
 import { ALL_TABLES, byAddress, byDrops, type Verdict } from './strategies.js';
 import { makeNeed, type Need } from './needs.js';
 import { copyInfo, GlobalFigures, pointersAreReal } from './event-facts.js';
@@ -83,7 +84,7 @@ export class ProcAttributor implements Attributor {
   /** Each kind of trouble is said once (code + file), not once per read. */
   private readonly reported = new Set<string>();
   /** sock_diag, for the tables the kernel answers (undefined: everything from /proc). */
-  private diag?: { source: SockDiagSource; tables: ReadonlySet<SocketTable> };
+  private diag?: { source: SockDiagSource; reader: DiagTableReader };
   private sourceChoice?: SourceChoice;
   /** Whole-table reads so far, by table (a storm must not cost one per event). */
   readonly readCounter = { wholeReads: new Map<string, number>() };
@@ -117,7 +118,7 @@ export class ProcAttributor implements Attributor {
     a.sourceChoice = opened.choice;
     if (opened.diag) {
       const tables = new Set(ALL_TABLES.filter((t) => opened.choice.tables[t] === 'sock_diag'));
-      a.diag = { source: opened.diag, tables };
+      a.diag = { source: opened.diag, reader: diagTableReader(opened.diag, tables) };
     }
     try {
       // Namespaces now (cheap: no fds); the full owner scan (100,000 fds take seconds) runs in
@@ -215,7 +216,7 @@ export class ProcAttributor implements Attributor {
     if (wait > 0) await sleep(wait / 1e6);
     const opts: ReadTablesOptions = { counter: this.readCounter };
     if (this.diag && !pointers) {
-      opts.diag = this.diag;
+      opts.diag = this.diag.reader;
       opts.ports = ports;
     }
     const r = await readTables(tables, this.oc.pidsByNetns, this.selfNetns, this.procRoot, opts);
