@@ -8,7 +8,7 @@ import { nowMonoNs } from '../decode/batch.js';
 import type { DropEvent, LostEvent, SocketInfo } from '../decode/events.js';
 import { OwnerCache } from './owner-cache.js';
 import type { SocketTable } from '../procnet/sockets.js';
-import { DecodedDrop } from '../decode/drop.js';
+import { dropEncoding } from '../decode/drop.js';
 import { RxtraceError } from '../errors.js';
 import { OwnerCgroups } from './owner-cgroups.js';
 import { CgroupIdResolver } from '../procnet/cgroup-id.js';
@@ -70,9 +70,9 @@ export class ProcAttributor implements Attributor {
   /** When each socket inode first appeared in a read (to know whether an owner scan postdates it). */
   private readonly firstSeen = new Map<number, number>();
   private closed = false;
-  /** Need per distinct payload (DecodedDrop.slotKey()), and the last event's, for a run of equals. */
+  /** Need per distinct payload (dropEncoding.identityKey), and the last event's, for a run of equals. */
   private readonly needs = new Map<string, Need>();
-  private lastEvent?: DecodedDrop;
+  private lastEvent?: DropEvent;
   private lastNeed?: Need;
   /** Sockets whose owners a full scan has yet to settle (they go out owners_pending). */
   private readonly pendingOwners = new Set<number>();
@@ -233,22 +233,19 @@ export class ProcAttributor implements Attributor {
 
   /** The Need of an event: from the memo when another event had the same payload. */
   private need(ev: DropEvent): Need {
-    if (ev instanceof DecodedDrop) {
-      const last = this.lastEvent;
-      if (last !== undefined && ev.sameSlots(last)) return this.lastNeed!;
-      const k = ev.slotKey();
-      if (k !== undefined) {
-        let n = this.needs.get(k);
-        if (n === undefined) {
-          if (this.needs.size >= 4096) this.needs.clear();
-          // readFields(): a peek that leaves the event's fast NDJSON path on.
-          n = makeNeed(this.realPointers, ev.event, ev.readFields());
-          this.needs.set(k, n);
-        }
-        this.lastEvent = ev;
-        this.lastNeed = n;
-        return n;
+    const last = this.lastEvent;
+    if (last !== undefined && dropEncoding.sameIdentity(ev, last)) return this.lastNeed!;
+    const k = dropEncoding.identityKey(ev);
+    if (k !== undefined) {
+      let n = this.needs.get(k);
+      if (n === undefined) {
+        if (this.needs.size >= 4096) this.needs.clear();
+        n = makeNeed(this.realPointers, ev.event, dropEncoding.fieldsOf(ev));
+        this.needs.set(k, n);
       }
+      this.lastEvent = ev;
+      this.lastNeed = n;
+      return n;
     }
     return makeNeed(this.realPointers, ev.event, ev.fields);
   }
@@ -436,7 +433,7 @@ export class ProcAttributor implements Attributor {
   }
 }
 
-/** The fields pairing looks at, without turning off the event's fast NDJSON path. */
+/** The fields pairing looks at (a fresh object for a decoded event: nothing is kept on it). */
 function fieldsOf(ev: DropEvent): Record<string, unknown> {
-  return ev instanceof DecodedDrop ? ev.readFields() : ev.fields;
+  return dropEncoding.fieldsOf(ev);
 }
