@@ -2,6 +2,7 @@
 // owners, like `ss -uam -p` across namespaces. Used by `rxtrace sockets`, `top` and the library.
 import { ownNetns, readTables, type ReadTablesOptions } from './procnet/netns-tables.js';
 import { openSocketSource } from './sockdiag/select.js';
+import { diagTableReader } from './sockdiag/tables.js';
 import type { SocketInfo } from './decode/events.js';
 import { OwnerCgroups } from './procnet/owner-cgroups.js';
 import { scanSocketOwners, type SocketOwners } from './procnet/owners.js';
@@ -40,7 +41,7 @@ export async function readSockets(opts: ReadSocketsOptions = {}): Promise<Socket
   const env = opts.source && opts.source !== 'auto' ? { ...process.env, RXTRACE_SOCKET_SOURCE: opts.source } : process.env;
   const opened = await openSocketSource({ env, procRoot });
   const readOpts: ReadTablesOptions = {};
-  if (opened.diag) readOpts.diag = { source: opened.diag, tables: new Set(SOCKET_TABLES.filter((t) => opened.choice.tables[t] === 'sock_diag')) };
+  if (opened.diag) readOpts.diag = diagTableReader(opened.diag, new Set(SOCKET_TABLES.filter((t) => opened.choice.tables[t] === 'sock_diag')));
   let read;
   try {
     read = await readTables(opts.tables ?? SOCKET_TABLES, owners.pidsByNetns, ownNetns(procRoot), procRoot, readOpts);

@@ -1,7 +1,8 @@
 // RxTracer: the public live tracer. It owns one native perf session, decodes its batches,
-// attributes drops to sockets, and hands events to listeners, async iterators and streams.
-// Backpressure: when consumers fall behind, the reader stops draining and the kernel counts the
-// overflow as lost events, which then reach the consumer as `lost` records. Memory stays bounded.
+// attributes drops to sockets, and delivers them one way: batches to async iterators
+// (tracer/delivery.ts), on which the record iterator, stream() and the 'drop'/'lost' events are
+// built. Backpressure: when a consumer falls behind, the reader stops draining and the kernel
+// counts the overflow as lost events, which then reach the consumer as `lost` records.
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { ProcAttributor } from './attribute/proc-attributor.js';
@@ -15,6 +16,7 @@ import type { DropEvent, LostEvent } from './decode/events.js';
 import { fromNativeError, RxtraceError } from './errors.js';
 import { loadNative, type NativePerfSession } from './native.js';
 import { checkRingPages, defaultRingPages, sessionOptions } from './ring-sizing.js';
+import { Delivery } from './tracer/delivery.js';
 import { buildPlan, portScopedTables, type EventPlan, type PlanOptions } from './plan.js';
 import { hasOwnerSelector, ownersMatch } from './owner-match.js';
 
@@ -74,13 +76,6 @@ export interface TracerStats {
   attribution?: AttributionStats;
 }
 
-interface Consumer {
-  queue: TraceRecord[];
-  head: number;
-  wake?: () => void;
-  done: boolean;
-}
-
 export interface RxTracerEvents {
   drop: [DropEvent];
   lost: [LostEvent];
@@ -90,15 +85,17 @@ export interface RxTracerEvents {
 }
 
 export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncIterable<TraceRecord> {
+  /** Decoded batches waiting for attribution, in order. */
   private readonly pending: TraceRecord[][] = [];
   private pendingCount = 0;
   private pumping = false;
   private drainWaiters: (() => void)[] = [];
-  private readonly consumers = new Set<Consumer>();
-  private paused = false;
+  /** Every consumer (iterators, stream(), the 'drop'/'lost' emitter) takes batches from here. */
+  private readonly delivery: Delivery<TraceRecord>;
+  /** The loop that turns batches into 'drop'/'lost' events, once anyone listens for them. */
+  private emitting?: Promise<void>;
   private closing?: Promise<void>;
-  private readonly counts: TracerStats = { events: {}, lostPerCpu: {}, lost: 0, malformed: 0, filtered: 0, pauses: 0, otherRecords: 0 };
-  private readonly hwm: number;
+  private readonly counts: Omit<TracerStats, 'pauses'> = { events: {}, lostPerCpu: {}, lost: 0, malformed: 0, filtered: 0, otherRecords: 0 };
   private readonly portOnly = new Set<string>();
   /** --pid, --container, --unit or --cgroup was given. */
   private readonly byOwner: boolean;
@@ -113,13 +110,14 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
     private readonly opts: TracerOptions,
   ) {
     super();
-    this.hwm = opts.highWaterMark ?? 65536;
+    this.delivery = new Delivery<TraceRecord>(opts.highWaterMark ?? 65536, (paused) => session.setPaused(paused));
     this.byOwner = hasOwnerSelector(opts);
     for (const e of plan.events) if (e.portInUserSpace) this.portOnly.add(e.compiled.event);
     // Reports from before anyone listened (attribution's first read happens inside openTracer)
     // wait for the first listener rather than vanish.
     (this as EventEmitter).on('newListener', (name: string | symbol) => {
       if ((name === 'error' || name === 'warning') && this.backlog.length > 0) queueMicrotask(() => this.flushReports());
+      if (name === 'drop' || name === 'lost') this.startEmitting();
     });
     attributor?.setErrorHandler?.(
       (e) => this.report('error', e),
@@ -142,7 +140,7 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
     if (items.length === 0) return;
     this.pending.push(items);
     this.pendingCount += items.length;
-    this.updatePause();
+    this.delivery.setUpstream(this.pendingCount);
     if (!this.pumping) void this.pump();
   }
 
@@ -163,8 +161,8 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
           }
         }
         this.pendingCount -= items.length;
-        for (const item of items) this.deliver(item);
-        this.updatePause();
+        this.delivery.setUpstream(this.pendingCount);
+        this.delivery.push(this.count(items));
       }
     } finally {
       this.pumping = false;
@@ -174,30 +172,44 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
     }
   }
 
-  private deliver(item: TraceRecord): void {
-    if (item.event === 'lost') {
-      const l = item as LostEvent;
-      this.counts.lost += l.lost;
-      this.counts.lostPerCpu[l.cpu] = (this.counts.lostPerCpu[l.cpu] ?? 0) + l.lost;
-      this.emit('lost', l);
-    } else {
-      const d = item as DropEvent;
-      const n = d.count ?? 1;
-      if (!this.keep(d)) {
-        this.counts.filtered += n;
-        return;
+  /** Count a batch's records and drop those the user-space filters reject: what is delivered. */
+  private count(items: TraceRecord[]): TraceRecord[] {
+    const out: TraceRecord[] = [];
+    for (const item of items) {
+      if (item.event === 'lost') {
+        const l = item as LostEvent;
+        this.counts.lost += l.lost;
+        this.counts.lostPerCpu[l.cpu] = (this.counts.lostPerCpu[l.cpu] ?? 0) + l.lost;
+      } else {
+        const d = item as DropEvent;
+        const n = d.count ?? 1;
+        if (!this.keep(d)) {
+          this.counts.filtered += n;
+          continue;
+        }
+        this.counts.events[d.event] = (this.counts.events[d.event] ?? 0) + n;
       }
-      this.counts.events[d.event] = (this.counts.events[d.event] ?? 0) + n;
-      this.emit('drop', d);
+      out.push(item);
     }
-    for (const c of this.consumers) {
-      c.queue.push(item);
-      if (c.wake) {
-        const w = c.wake;
-        c.wake = undefined;
-        w();
+    return out;
+  }
+
+  /**
+   * 'drop' and 'lost' are one more consumer of the batches: from the first listener on, a loop
+   * emits each record of each batch, until close() (which waits for it, so that every record
+   * delivered reaches the listeners before 'close'). It never falls behind, so it never pauses.
+   */
+  private startEmitting(): void {
+    if (this.emitting || this.closed) return;
+    const batches = this.delivery.batches();
+    this.emitting = (async () => {
+      for await (const batch of batches) {
+        for (const r of batch) {
+          if (r.event === 'lost') this.emit('lost', r as LostEvent);
+          else this.emit('drop', r as DropEvent);
+        }
       }
-    }
+    })();
   }
 
   /** User-space filters that the kernel could not apply. */
@@ -209,21 +221,6 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
       if (!d.socket || !d.socket.local.endsWith(`:${this.plan.port}`)) return false;
     }
     return true;
-  }
-
-  private updatePause(): void {
-    let backlog = this.pendingCount;
-    for (const c of this.consumers) backlog = Math.max(backlog, c.queue.length - c.head);
-    const shouldPause = backlog > this.hwm;
-    const shouldResume = backlog < this.hwm / 2;
-    if (!this.paused && shouldPause) {
-      this.paused = true;
-      this.counts.pauses++;
-      this.session.setPaused(true);
-    } else if (this.paused && shouldResume && !this.closing) {
-      this.paused = false;
-      this.session.setPaused(false);
-    }
   }
 
   private emitError(e: unknown): void {
@@ -249,40 +246,23 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
     this.backlog.push(...keep);
   }
 
+  /**
+   * Every batch of drop and lost records from now on, in order, until close(): the primitive
+   * every other way of consuming builds on. A consumer that falls behind pauses the reader (the
+   * kernel then counts the overflow as lost records); leave with return() or a `break`.
+   */
+  batches(): AsyncIterableIterator<TraceRecord[]> {
+    return this.delivery.batches();
+  }
+
   /** Every drop and lost record from now on, in order, until close(). */
   [Symbol.asyncIterator](): AsyncIterator<TraceRecord> {
-    const c: Consumer = { queue: [], head: 0, done: false };
-    this.consumers.add(c);
-    const finish = (): IteratorResult<TraceRecord> => {
-      c.done = true;
-      this.consumers.delete(c);
-      this.updatePause();
-      return { done: true, value: undefined };
-    };
-    return {
-      next: async (): Promise<IteratorResult<TraceRecord>> => {
-        for (;;) {
-          if (c.head < c.queue.length) {
-            const value = c.queue[c.head++];
-            if (c.head > 4096 && c.head * 2 > c.queue.length) {
-              c.queue = c.queue.slice(c.head);
-              c.head = 0;
-            }
-            if (this.paused) this.updatePause();
-            return { done: false, value };
-          }
-          if (c.done || this.closed) return finish();
-          await new Promise<void>((resolve) => (c.wake = resolve));
-        }
-      },
-      return: async (): Promise<IteratorResult<TraceRecord>> => finish(),
-    };
+    return this.delivery.records();
   }
 
   /** An object-mode Readable of drop and lost records, with backpressure. */
   stream(): Readable {
-    const it = this[Symbol.asyncIterator]();
-    return Readable.from({ [Symbol.asyncIterator]: () => it }, { objectMode: true, highWaterMark: 1024 });
+    return Readable.from(this.delivery.records(), { objectMode: true, highWaterMark: 1024 });
   }
 
   private closed = false;
@@ -292,16 +272,17 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
     if (!this.closing) {
       this.closing = (async () => {
         try {
+          this.delivery.startClosing();
           this.session.setPaused(false);
           await this.session.close();
           await this.drained();
         } finally {
           this.attributor?.close();
           this.closed = true;
-          for (const c of this.consumers) {
-            c.done = true;
-            c.wake?.();
-          }
+          this.delivery.end();
+          // A listener that threw has already failed loudly (an unhandled rejection, as an
+          // emit would); close still ends.
+          await this.emitting?.catch(() => undefined);
           this.emit('close');
         }
       })();
@@ -328,6 +309,7 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
   stats(): TracerStats {
     return {
       ...this.counts,
+      pauses: this.delivery.pauses,
       events: { ...this.counts.events },
       lostPerCpu: { ...this.counts.lostPerCpu },
       malformed: this.decoder.counters.malformed,

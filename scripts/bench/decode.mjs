@@ -124,7 +124,7 @@ async function replay(plan, batches, clock) {
   const tracer = new RxTracer(plan, session, new BatchDecoder(plan.events.map((e) => e.compiled), clock), undefined, {});
   const out = new LineWriter(devnull);
   let n = 0;
-  // As runTrace does: a listener writes each record as the tracer delivers it.
+  // As runTrace does: one loop over the tracer's batches writes each record.
   const line = out.w
     ? (rec) => {
       ndjson.writeRecordJson(out.w, rec);
@@ -135,8 +135,10 @@ async function replay(plan, batches, clock) {
       out.line(ndjson.recordToJson(rec));
       n++;
     };
-  tracer.on('drop', line);
-  tracer.on('lost', line);
+  const batchesIn = tracer.batches();
+  const consumed = (async () => {
+    for await (const batch of batchesIn) for (const rec of batch) line(rec);
+  })();
   const pass = async () => {
     for (const b of batches) {
       tracer.onBatch(b);
@@ -145,6 +147,7 @@ async function replay(plan, batches, clock) {
   };
   const { rates, walls } = await timePasses(pass, () => n);
   await tracer.close();
+  await consumed;
   await out.end();
   return result('replay: RxTracer + NDJSON to /dev/null, fed recorded batches (the JS side of rxtrace trace --no-resolve)', rates, walls);
 }

@@ -8,15 +8,16 @@ import { nowMonoNs } from '../decode/batch.js';
 import type { DropEvent, LostEvent, SocketInfo } from '../decode/events.js';
 import { OwnerCache } from '../procnet/owner-cache.js';
 import type { SocketTable } from '../procnet/sockets.js';
-import { DecodedDrop } from '../decode/drop.js';
+import { dropEncoding } from '../decode/drop.js';
 import { RxtraceError } from '../errors.js';
 import { OwnerCgroups } from '../procnet/owner-cgroups.js';
 import { CgroupIdResolver } from '../procnet/cgroup-id.js';
 import { pathIdentity } from '../procnet/cgroup.js';
 import { NEED_POINTERS, ReadHistory, type NsRow } from './history.js';
-import { ownNetns, readTables, type ReadTablesOptions } from '../procnet/netns-tables.js';
+import { ownNetns, readTables, type DiagTableReader, type ReadTablesOptions } from '../procnet/netns-tables.js';
 import { openSocketSource, type SourceChoice } from '../sockdiag/select.js';
 import type { SockDiagSource } from '../sockdiag/source.js';
+import { diagTableReader } from '../sockdiag/tables.js';
 import { ALL_TABLES, ALL_WITH_TCP, byAddress, byDrops, type Verdict } from './strategies.js';
 import { makeNeed, type Need } from './needs.js';
 import { copyInfo, GlobalFigures, pointersAreReal } from './event-facts.js';
@@ -52,9 +53,9 @@ export class ProcAttributor implements Attributor {
   /** When each socket inode first appeared in a read (to know whether an owner scan postdates it). */
   private readonly firstSeen = new Map<number, number>();
   private closed = false;
-  /** Need per distinct payload (DecodedDrop.slotKey()), and the last event's, for a run of equals. */
+  /** Need per distinct payload (dropEncoding.identityKey), and the last event's, for a run of equals. */
   private readonly needs = new Map<string, Need>();
-  private lastEvent?: DecodedDrop;
+  private lastEvent?: DropEvent;
   private lastNeed?: Need;
   /** Sockets whose owners a full scan has yet to settle (they go out owners_pending). */
   private readonly pendingOwners = new Set<number>();
@@ -66,7 +67,7 @@ export class ProcAttributor implements Attributor {
   /** Each kind of trouble is said once (code + file), not once per read. */
   private readonly reported = new Set<string>();
   /** sock_diag, for the tables the kernel answers (undefined: everything from /proc). */
-  private diag?: { source: SockDiagSource; tables: ReadonlySet<SocketTable> };
+  private diag?: { source: SockDiagSource; reader: DiagTableReader };
   private sourceChoice?: SourceChoice;
   /** Whole-table reads so far, by table (a storm must not cost one per event). */
   readonly readCounter = { wholeReads: new Map<string, number>() };
@@ -101,7 +102,7 @@ export class ProcAttributor implements Attributor {
     a.sourceChoice = opened.choice;
     if (opened.diag) {
       const tables = new Set(ALL_WITH_TCP.filter((t) => opened.choice.tables[t] === 'sock_diag'));
-      a.diag = { source: opened.diag, tables };
+      a.diag = { source: opened.diag, reader: diagTableReader(opened.diag, tables) };
       a.tcpDrops = tables.has('tcp') && tables.has('tcp6');
     }
     if (opts.tcp && !a.tcpDrops) a.report('tcp-no-drops', tcpNoDrops(opened.choice.why.tcp), true);
@@ -202,7 +203,7 @@ export class ProcAttributor implements Attributor {
     if (wait > 0) await sleep(wait / 1e6);
     const opts: ReadTablesOptions = { counter: this.readCounter };
     if (this.diag && !pointers) {
-      opts.diag = this.diag;
+      opts.diag = this.diag.reader;
       opts.ports = ports;
     }
     const r = await readTables(tables, this.oc.pidsByNetns, this.selfNetns, this.procRoot, opts);
@@ -219,22 +220,19 @@ export class ProcAttributor implements Attributor {
 
   /** The Need of an event: from the memo when another event had the same payload. */
   private need(ev: DropEvent): Need {
-    if (ev instanceof DecodedDrop) {
-      const last = this.lastEvent;
-      if (last !== undefined && ev.sameSlots(last)) return this.lastNeed!;
-      const k = ev.slotKey();
-      if (k !== undefined) {
-        let n = this.needs.get(k);
-        if (n === undefined) {
-          if (this.needs.size >= 4096) this.needs.clear();
-          // readFields(): a peek that leaves the event's fast NDJSON path on.
-          n = makeNeed(this.realPointers, ev.event, ev.readFields(), this.tcpDrops);
-          this.needs.set(k, n);
-        }
-        this.lastEvent = ev;
-        this.lastNeed = n;
-        return n;
+    const last = this.lastEvent;
+    if (last !== undefined && dropEncoding.sameIdentity(ev, last)) return this.lastNeed!;
+    const k = dropEncoding.identityKey(ev);
+    if (k !== undefined) {
+      let n = this.needs.get(k);
+      if (n === undefined) {
+        if (this.needs.size >= 4096) this.needs.clear();
+        n = makeNeed(this.realPointers, ev.event, dropEncoding.fieldsOf(ev), this.tcpDrops);
+        this.needs.set(k, n);
       }
+      this.lastEvent = ev;
+      this.lastNeed = n;
+      return n;
     }
     return makeNeed(this.realPointers, ev.event, ev.fields, this.tcpDrops);
   }
@@ -420,7 +418,7 @@ export class ProcAttributor implements Attributor {
   }
 }
 
-/** The fields pairing looks at, without turning off the event's fast NDJSON path. */
+/** The fields pairing looks at (a fresh object for a decoded event: nothing is kept on it). */
 function fieldsOf(ev: DropEvent): Record<string, unknown> {
-  return ev instanceof DecodedDrop ? ev.readFields() : ev.fields;
+  return dropEncoding.fieldsOf(ev);
 }

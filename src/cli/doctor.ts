@@ -6,9 +6,9 @@ import { runDoctor, type DoctorCheck } from '../doctor/index.js';
 import { RxtraceError } from '../errors.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { defaultFormat, formatOption, type Format } from './options.js';
-import { LineWriter } from './output.js';
+import type { Outputs } from './output.js';
 
-export function registerDoctor(program: Command): void {
+export function registerDoctor(program: Command, outputs: Outputs): void {
   program
     .command('doctor')
     .description('what works here and why not: tracefs, tracepoints and their layouts, perf permissions, ring memory, kptr_restrict, /proc')
@@ -16,7 +16,7 @@ export function registerDoctor(program: Command): void {
     .option('--no-mount', 'do not mount tracefs for the checks when it is not mounted (by default it is mounted and unmounted again, as trace does)')
     .action(async (opts: { format?: Format; mount: boolean }) => {
       const checks = await withSignalsDeferred(() => runDoctor({ tracefs: { mount: opts.mount } }));
-      const out = new LineWriter();
+      const out = outputs.open();
       if (defaultFormat(opts.format) === 'ndjson') {
         for (const c of checks) await out.line(JSON.stringify(c));
       } else {

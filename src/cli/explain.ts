@@ -10,7 +10,7 @@ import { cgroupOption, containerOption, unitOption, type OwnerSelector } from '.
 import { EXIT } from './exit-codes.js';
 import { onStopSignals } from './lifecycle.js';
 import { defaultFormat, formatOption, portNumber, positiveInt, positiveNumber, type Format } from './options.js';
-import { LineWriter } from './output.js';
+import type { Outputs } from './output.js';
 
 export interface ExplainCliOptions extends OwnerSelector {
   duration: number;
@@ -21,7 +21,7 @@ export interface ExplainCliOptions extends OwnerSelector {
   trace: boolean;
 }
 
-export function registerExplain(program: Command): void {
+export function registerExplain(program: Command, outputs: Outputs): void {
   program
     .command('explain')
     .description('watch receive drops for a few seconds, then say where they happen, whose socket it is, and what to change (most drops first)')
@@ -41,7 +41,7 @@ export function registerExplain(program: Command): void {
         'with --verify, then one {"verify":true,"place","cause","socket","before","after","result"} per finding. Causes: see the README.',
     )
     .action(async (opts: ExplainCliOptions) => {
-      process.exitCode = await runExplain(opts);
+      process.exitCode = await runExplain(opts, outputs);
     });
 }
 
@@ -75,7 +75,7 @@ function waitForChange(opts: ExplainCliOptions, stopped: AbortSignal): Promise<b
   });
 }
 
-export async function runExplain(opts: ExplainCliOptions): Promise<number> {
+export async function runExplain(opts: ExplainCliOptions, outputs: Outputs): Promise<number> {
   // Loaded when the command runs, not when the program is built: every module loaded at start-up
   // costs every other command its fds and time (the EMFILE sweep in faults-resources measures it).
   const [{ explain, verify }, { watchWindow }, { findingsText, verifyText }] = await Promise.all([
@@ -84,7 +84,7 @@ export async function runExplain(opts: ExplainCliOptions): Promise<number> {
     import('../render/explain-text.js'),
   ]);
   const format = defaultFormat(opts.format);
-  const out = new LineWriter();
+  const out = outputs.open();
   const stop = new AbortController();
   const unsignal = onStopSignals(() => stop.abort());
   out.onOutputEnded(() => stop.abort());

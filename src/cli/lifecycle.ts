@@ -80,7 +80,7 @@ export function stopSignalReceived(): NodeJS.Signals | undefined {
   return received;
 }
 
-/** Run `hook` once on the first stop signal (at once if it came already). For output.ts. */
+/** Run `hook` once on the first stop signal (at once if it came already). main.ts bounds the output with it. */
 export function onFirstStopSignal(hook: StopListener): void {
   firstSignalHooks.add(hook);
   if (received !== undefined) hook(received);

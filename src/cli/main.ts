@@ -5,14 +5,15 @@
 // SIGTERM during start-up must not kill the process in the middle of it (with tracefs mounted,
 // say). So this module imports only lifecycle.js statically, and the rest once that is done.
 import type { Command } from 'commander';
-import { installStopSignals, restoreDefaultSignals } from './lifecycle.js';
+import { installStopSignals, onFirstStopSignal, restoreDefaultSignals } from './lifecycle.js';
+import type { Outputs } from './output.js';
 
 installStopSignals();
 
 /** The commands with a clean stop on SIGINT/SIGTERM/SIGHUP; the others get the default actions. */
 const STOPPABLE = new Set(['trace', 'top', 'serve', 'stats', 'explain']);
 
-export async function buildProgram(): Promise<Command> {
+export async function buildProgram(outputs: Outputs): Promise<Command> {
   const [{ Command }, { registerServe }, { registerSockets }, { registerStats }, { registerTop }, { registerTrace }, { registerDoctor }, { registerExplain }] = await Promise.all([
     import('commander'),
     import('./serve.js'),
@@ -38,22 +39,28 @@ export async function buildProgram(): Promise<Command> {
     .hook('preAction', (_program, command) => {
       if (!STOPPABLE.has(command.name())) restoreDefaultSignals();
     });
-  registerTrace(program);
-  registerSockets(program);
+  registerTrace(program, outputs);
+  registerSockets(program, outputs);
   registerServe(program);
-  registerStats(program);
-  registerTop(program);
-  registerDoctor(program);
-  registerExplain(program);
+  registerStats(program, outputs);
+  registerTop(program, outputs);
+  registerDoctor(program, outputs);
+  registerExplain(program, outputs);
   return program;
 }
 
-export async function main(argv = process.argv): Promise<number> {
-  const [{ CommanderError }, { EXIT, reportError }, { outputFailed }] = await Promise.all([import('commander'), import('./exit-codes.js'), import('./output.js')]);
+/**
+ * Run the program. `outputs` holds the commands' writers: the first stop signal bounds their
+ * final flush (a stuck stdout cannot hold the exit), and what they came to decides the exit
+ * here (71 after a failed write) and in finish().
+ */
+export async function main(argv: string[], outputs: Outputs): Promise<number> {
+  const [{ CommanderError }, { EXIT, reportError }] = await Promise.all([import('commander'), import('./exit-codes.js')]);
+  onFirstStopSignal((signal) => outputs.boundFinalFlush(`after ${signal}`));
   try {
     // The program first: --version loads every module, as it always has (the EMFILE fault test
     // finds the lowest usable `ulimit -n` with it), and still touches no addon.
-    const program = await buildProgram();
+    const program = await buildProgram(outputs);
     const { versionRequest, versionText } = await import('./version.js');
     const versionFormat = versionRequest(argv.slice(2));
     if (versionFormat) {
@@ -61,7 +68,7 @@ export async function main(argv = process.argv): Promise<number> {
       return EXIT.OK;
     }
     await program.parseAsync(argv);
-    if (outputFailed()) return EXIT.OSERR;
+    if (outputs.failed) return EXIT.OSERR;
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
   } catch (e) {
     if (e instanceof CommanderError) {
@@ -72,15 +79,19 @@ export async function main(argv = process.argv): Promise<number> {
   }
 }
 
-async function finish(code: number): Promise<void> {
+function finish(code: number, outputs: Outputs): void {
   process.exitCode = code;
   // Output given up after a stop signal (a stuck stdout): its pending write would keep the
   // process alive, so end it here, with the code the command chose.
-  const { outputCutShort } = await import('./output.js');
-  if (outputCutShort()) process.exit(code);
+  if (outputs.cutShort) process.exit(code);
 }
 
-main().then(finish, async (e: unknown) => {
-  const { reportError } = await import('./exit-codes.js');
-  await finish(reportError(e));
+void import('./output.js').then(async ({ Outputs }) => {
+  const outputs = new Outputs();
+  try {
+    finish(await main(process.argv, outputs), outputs);
+  } catch (e) {
+    const { reportError } = await import('./exit-codes.js');
+    finish(reportError(e), outputs);
+  }
 });

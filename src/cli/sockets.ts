@@ -5,13 +5,13 @@ import { SOCKET_TABLES, type SocketTable } from '../procnet/sockets.js';
 import { readSockets, type SocketSnapshotRow } from '../sockets.js';
 import { EXIT } from './exit-codes.js';
 import { collectList, defaultFormat, formatOption, type Format } from './options.js';
-import { LineWriter } from './output.js';
+import type { Outputs } from './output.js';
 import { RxtraceError } from '../errors.js';
 import { scanSocketOwners } from '../procnet/owners.js';
 import { readTcpSockets, type TcpSocketRow } from '../tcp-sockets.js';
 import { ownersText } from '../render/units.js';
 
-export function registerSockets(program: Command): void {
+export function registerSockets(program: Command, outputs: Outputs): void {
   program
     .command('sockets')
     .description('snapshot of UDP, raw and ICMP (or, with --proto tcp, TCP) sockets in every network namespace, with owners, sorted by drops')
@@ -43,7 +43,7 @@ export function registerSockets(program: Command): void {
       });
       let rows = proto === 'tcp' ? [] : await readSockets({ tables, owners, withOwners: opts.owners !== false });
       if (opts.dropping) rows = rows.filter((r) => (r.drops ?? 0) > 0);
-      const out = new LineWriter();
+      const out = outputs.open();
       if (defaultFormat(opts.format) === 'ndjson') {
         for (const r of rows) await out.line(JSON.stringify(r));
         for (const r of tcp) await out.line(JSON.stringify(r));

@@ -8,7 +8,7 @@ import { EXIT } from './exit-codes.js';
 import { onStopSignals } from './lifecycle.js';
 import { defaultFormat, formatOption, positiveInt, positiveNumber, type Format } from './options.js';
 import { IntervalClock } from './interval-clock.js';
-import { LineWriter } from './output.js';
+import type { Outputs } from './output.js';
 
 export interface StatsCliOptions {
   interval: number;
@@ -18,7 +18,7 @@ export interface StatsCliOptions {
   sockets: boolean;
 }
 
-export function registerStats(program: Command): void {
+export function registerStats(program: Command, outputs: Outputs): void {
   program
     .command('stats')
     .description('the receive funnel per interval: NIC, softnet backlog, IP, UDP and socket drops, with the socket drops reconciled against RcvbufErrors + MemErrors')
@@ -33,13 +33,13 @@ export function registerStats(program: Command): void {
         'per interval, counters under the kernel\'s names. See docs/funnel.md.',
     )
     .action(async (opts: StatsCliOptions) => {
-      process.exitCode = await runStats(opts);
+      process.exitCode = await runStats(opts, outputs);
     });
 }
 
-export async function runStats(opts: StatsCliOptions): Promise<number> {
+export async function runStats(opts: StatsCliOptions, outputs: Outputs): Promise<number> {
   const format = defaultFormat(opts.format);
-  const out = new LineWriter();
+  const out = outputs.open();
   const clock = new IntervalClock(opts.interval * 1000);
   const stop = (): void => clock.stop();
   const unsignal = onStopSignals(stop);

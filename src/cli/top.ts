@@ -17,7 +17,7 @@ import { EXIT } from './exit-codes.js';
 import { onStopSignals } from './lifecycle.js';
 import { modeOption, positiveInt, positiveNumber, type DropMode } from './options.js';
 import { IntervalClock } from './interval-clock.js';
-import { LineWriter } from './output.js';
+import type { Outputs } from './output.js';
 import { FullScreen, terminalIsUtf8 } from './terminal.js';
 import { WorkerFeed } from './top-feed.js';
 
@@ -40,7 +40,7 @@ function sortOption(v: string): SortKey {
   return v as SortKey;
 }
 
-export function registerTop(program: Command): void {
+export function registerTop(program: Command, outputs: Outputs): void {
   program
     .command('top')
     .description('live view of the receive funnel and of the sockets that drop, sorted by drops/s (full screen on a TTY, text once per interval otherwise)')
@@ -52,7 +52,7 @@ export function registerTop(program: Command): void {
     .option('--limit <n>', 'sockets per refresh when stdout is not a TTY', positiveInt('--limit'), 20)
     .addHelpText('after', '\nKeys: q quit, s next sort, p pause/resume. See docs/funnel.md.')
     .action(async (opts: TopCliOptions) => {
-      process.exitCode = await runTop(opts);
+      process.exitCode = await runTop(opts, outputs);
     });
 }
 
@@ -67,13 +67,13 @@ function netnsPids(snap: CounterSnapshot): Map<number, number> {
   return out;
 }
 
-export async function runTop(opts: TopCliOptions): Promise<number> {
+export async function runTop(opts: TopCliOptions, outputs: Outputs): Promise<number> {
   if (opts.interval < 0.5) throw new RxtraceError('EUSAGE', `--interval ${opts.interval} is too short`, { hint: 'use 0.5 s or more' });
   const tty = process.stdout.isTTY === true;
   const utf8 = terminalIsUtf8();
 
   const screen = tty ? new FullScreen() : undefined;
-  const out = tty ? undefined : new LineWriter();
+  const out = tty ? undefined : outputs.open();
   const model = new TopModel(opts.interval, false);
   let feed: WorkerFeed | undefined;
   let counters: DropCounters | undefined;

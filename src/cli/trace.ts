@@ -8,7 +8,7 @@ import { recordToText } from '../render/text.js';
 import { EXIT } from './exit-codes.js';
 import { onStopSignals } from './lifecycle.js';
 import { collectList, defaultFormat, formatOption, portNumber, positiveInt, positiveNumber, type Format } from './options.js';
-import { LineWriter } from './output.js';
+import type { Outputs } from './output.js';
 import { cgroupOption, containerOption, unitOption } from '../owner-match.js';
 import { reportTracerProblems } from './tracer-reports.js';
 import { watchTcpCounters } from './tcp-summary.js';
@@ -31,7 +31,7 @@ export interface TraceCliOptions {
   proto?: 'udp' | 'tcp';
 }
 
-export function registerTrace(program: Command): void {
+export function registerTrace(program: Command, outputs: Outputs): void {
   program
     .command('trace')
     .description('stream socket receive drops live (default: udp:udp_fail_queue_rcv_skb, sock:sock_rcvqueue_full, sock:sock_exceed_buf_limit)')
@@ -51,11 +51,11 @@ export function registerTrace(program: Command): void {
     .option('--proto <proto>', 'udp (the default: the three UDP/ping tracepoints) or tcp (skb:kfree_skb filtered to the TCP receive reasons this kernel has, and sock:sock_exceed_buf_limit)', protoOption)
     .option('--ring-pages <n>', 'data pages per CPU ring, a power of two (default: 64 MiB over all CPUs, 2-8 MiB per ring)', positiveInt('--ring-pages'))
     .action(async (opts: TraceCliOptions) => {
-      process.exitCode = await runTrace(opts);
+      process.exitCode = await runTrace(opts, outputs);
     });
 }
 
-export async function runTrace(opts: TraceCliOptions): Promise<number> {
+export async function runTrace(opts: TraceCliOptions, outputs: Outputs): Promise<number> {
   const format = defaultFormat(opts.format);
   const ndjson = format === 'ndjson';
   // Stop signals first, before any start-up work (docs/faults.md B11): a signal during start-up
@@ -73,7 +73,7 @@ export async function runTrace(opts: TraceCliOptions): Promise<number> {
     if (tracer) stop(sig);
     else startup.abort();
   });
-  const out = new LineWriter(process.stdout, 'records');
+  const out = outputs.open(process.stdout, { unit: 'records' });
   const started = Date.now();
   try {
     tracer = await openTracer({
@@ -103,6 +103,8 @@ export async function runTrace(opts: TraceCliOptions): Promise<number> {
     throw e;
   }
   const tr = tracer;
+  // Every record from here on: the consumer is in place before anything else waits.
+  const batches = tr.batches();
   reportTracerProblems(tr);
   const tcpWatch = opts.proto === 'tcp' ? await watchTcpCounters() : undefined;
   out.onOutputEnded(() => stop('reader gone'));
@@ -137,58 +139,23 @@ export async function runTrace(opts: TraceCliOptions): Promise<number> {
     return wait;
   };
 
-  // Records are written from the tracer's 'drop'/'lost' events, synchronously, as they are
-  // delivered: no promise per record. Files and pipes with room take each chunk at once. When
-  // a write has to wait (a pipe whose reader is behind), the rest goes through the async
-  // iterator, whose queue pauses the tracer when it fills, and the kernel counts the overflow
-  // as lost events: backpressure without memory growth.
-  let iterator: AsyncIterator<TraceRecord> | undefined;
-  let firstWait: Promise<void> | undefined;
-  let writtenAtSwitch: TraceRecord | undefined;
+  // One loop over the tracer's batches. A record is written synchronously (no promise per
+  // record): files and pipes with room take each chunk at once. When a write has to wait (a pipe
+  // whose reader is behind), the loop waits, the batches queue in the tracer, which pauses the
+  // reader once they pass the high-water mark, and the kernel counts the overflow as lost
+  // events: backpressure without memory growth. The loop ends when the tracer closes (stop()).
   let failure: unknown;
-  let toIterator!: () => void;
-  const switched = new Promise<void>((resolve) => (toIterator = resolve));
-  const closed = new Promise<void>((resolve) => tr.once('close', () => resolve()));
-  const onRecord = (rec: TraceRecord): void => {
-    if (out.outputEnded || failure !== undefined) return;
-    try {
-      const wait = write(rec);
-      if (wait && !iterator) {
-        tr.off('drop', onRecord);
-        tr.off('lost', onRecord);
-        // Every later record queues here, in order. The tracer also queues the record being
-        // delivered now (consumers are fed after listeners): it is written already, so skip it.
-        iterator = tr[Symbol.asyncIterator]();
-        writtenAtSwitch = rec;
-        firstWait = wait;
-        toIterator();
-      }
-    } catch (e) {
-      failure = e; // thrown from runTrace once the tracer is closed
-      stop('error');
-    }
-  };
-  tr.on('drop', onRecord);
-  tr.on('lost', onRecord);
   try {
-    await Promise.race([closed, switched]);
-    if (iterator) {
-      await firstWait;
-      const it = iterator;
-      for await (const rec of { [Symbol.asyncIterator]: () => it }) {
-        if (out.outputEnded) break;
-        if (rec === writtenAtSwitch) {
-          writtenAtSwitch = undefined;
-          continue;
-        }
+    outer: for await (const batch of batches) {
+      for (const rec of batch) {
+        if (out.outputEnded) break outer;
         const wait = write(rec);
         if (wait) await wait;
-        if (out.outputEnded) break;
       }
     }
+  } catch (e) {
+    failure = e; // thrown from runTrace once the tracer is closed
   } finally {
-    tr.off('drop', onRecord);
-    tr.off('lost', onRecord);
     if (timer) clearTimeout(timer);
     await tr.close();
     await out.end();

@@ -1,7 +1,6 @@
-// Compile one EventSchema into generated JS, built once per schema: `read`, a field reader that
-// reads every payload field at its offset into one object literal, and `Drop`, a DecodedDrop
-// subclass that reads the same fields into private number slots at decode time and makes the
-// object literal (`fields`) or its JSON text (writeFields) only when asked.
+// Compile one EventSchema into `Drop`, a DecodedDrop subclass generated once per schema: it reads
+// the payload fields into private number slots at decode time and makes the object literal
+// (`fields`, frozen) or its JSON text (writeHead, writeFields) only when asked.
 import { endianness } from 'node:os';
 import { ipv4FromBytes, ipv6FromBytes } from '../addr-text.js';
 import type { EventSchema, FieldSchema } from '../format/schema.js';
@@ -9,19 +8,15 @@ import { DecodedDrop, type DropClass } from './drop.js';
 import { helpers } from './field-helpers.js';
 import { utf8Bytes, type JsonBytes } from './json-bytes.js';
 
-export type FieldReader = (dv: DataView, u8: Uint8Array, base: number, rawSize: number) => Record<string, unknown>;
-
 export interface CompiledEvent {
   schema: EventSchema;
   /** `system:name`, the `event` of every DropEvent it decodes. */
   event: string;
-  read: FieldReader;
   /** Raw bytes a record must have for every fixed field to be in bounds. */
   minRawSize: number;
   /** The DropEvent class of this schema: `new Drop(clock, cpu, pid, tid, monoNs, dv, u8, base, rawSize)`. */
   Drop: DropClass;
-  /** The generated source of the reader (print it when debugging a decoder). */
-  source: string;
+  /** The generated source of the Drop class (print it when debugging a decoder). */
   dropSource: string;
 }
 
@@ -208,14 +203,8 @@ export function compileSchema(schema: EventSchema): CompiledEvent {
   const payload = schema.fields.filter((f) => !f.common);
   let minRawSize = 0;
   for (const f of schema.fields) minRawSize = Math.max(minRawSize, f.offset + f.size);
-  const props = payload.map((f) => `    ${JSON.stringify(f.name)}: ${fieldExpr(schema, f, symIndex)},`);
-  const body = `return {\n${props.join('\n')}\n  };`;
   const params = ['h', 'LE', 'ipv4FromBytes', 'ipv6FromBytes', ...symTables.map((_, i) => `s${i}`)];
   const ident = `${schema.system}_${schema.name}`.replace(/[^A-Za-z0-9_]/g, '_');
-  const source = `return function read_${ident}(dv, u8, base, rawSize) {\n  ${body}\n};`;
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from a parsed schema, never from user text
-  const factory = new Function(...params, source) as (...a: unknown[]) => FieldReader;
-  const read = factory(helpers, LE, ipv4FromBytes, ipv6FromBytes, ...symTables);
   const event = `${schema.system}:${schema.name}`;
 
   let slots = 0;
@@ -236,7 +225,9 @@ export function compileSchema(schema: EventSchema): CompiledEvent {
     `return class Drop_${ident} {`,
     // Own enumerable data, in the order the plain-object events had them.
     `  cpu; pid; tid; event; monoNs;`,
-    `  #clock; #time = undefined; #fields = undefined;`,
+    // #replaced: a consumer assigned time or fields; only then do the generated paths step aside
+    // (reading them caches them, and `fields` is frozen, so the slots stay the truth).
+    `  #clock; #time = undefined; #fields = undefined; #replaced = false;`,
     ...slotNames.map((n) => `  ${n} = 0;`),
     `  constructor(clock, cpu, pid, tid, monoNs, dv, u8, base, rawSize) {`,
     `    this.cpu = cpu; this.pid = pid; this.tid = tid; this.event = EVENT; this.monoNs = monoNs;`,
@@ -244,20 +235,20 @@ export function compileSchema(schema: EventSchema): CompiledEvent {
     ...plans.flatMap(({ p }) => p.read.map((l) => `    ${l}`)),
     `  }`,
     `  get time() { return this.#time ?? (this.#time = this.#clock.iso(this.monoNs)); }`,
-    `  set time(v) { this.#time = v; }`,
-    `  get fields() { return this.#fields ?? (this.#fields = this.readFields()); }`,
-    `  set fields(v) { this.#fields = v; }`,
+    `  set time(v) { this.#time = v; this.#replaced = true; }`,
+    `  get fields() { return this.#fields ?? (this.#fields = Object.freeze(this.readFields())); }`,
+    `  set fields(v) { this.#fields = v; this.#replaced = true; }`,
     `  readFields() {`,
     `    return {`,
     ...plans.map(({ f, p }) => `      ${JSON.stringify(f.name)}: ${p.value},`),
     `    };`,
     `  }`,
     `  writeTime(w) {`,
-    `    if (this.#time !== undefined) w.utf8(this.#time);`,
+    `    if (this.#replaced && this.#time !== undefined) w.utf8(this.#time);`,
     `    else this.#clock.writeIso(w, this.monoNs);`,
     `  }`,
     `  writeFields(w) {`,
-    `    if (this.#fields !== undefined) { w.value(this.#fields); return; }`,
+    `    if (this.#replaced && this.#fields !== undefined) { w.value(this.#fields); return; }`,
     ...writes.map((l) => `    ${l}`),
     `  }`,
     `  writeEventFields(w) {`,
@@ -269,15 +260,15 @@ export function compileSchema(schema: EventSchema): CompiledEvent {
     `    }`,
     `    this.writeFields(w);`,
     `  }`,
-    `  pristine() { return this.#time === undefined && this.#fields === undefined; }`,
+    `  pristine() { return !this.#replaced; }`,
     // Identity of the payload, for consumers that memoize per distinct event (attribution): only
-    // while nobody has been handed `fields` (which they may have changed).
+    // while nobody has replaced `fields`.
     `  sameSlots(o) {`,
-    `    if (this.#fields !== undefined || !(#clock in o) || o.#fields !== undefined) return false;`,
+    `    if (this.#replaced || !(#clock in o) || o.#replaced) return false;`,
     `    return ${slotNames.length === 0 ? 'true' : slotNames.map((n) => `(this.${n} === o.${n} || h.eqv(this.${n}, o.${n}))`).join(' && ')};`,
     `  }`,
     `  slotKey() {`,
-    `    if (this.#fields !== undefined) return undefined;`,
+    `    if (this.#replaced) return undefined;`,
     `    return EVENT${slotNames.map((n) => ` + ',' + h.kv(this.${n})`).join('')};`,
     `  }`,
     `  timeAt(b, p) { return this.#clock.isoAt(b, p, this.monoNs); }`,
@@ -293,5 +284,5 @@ export function compileSchema(schema: EventSchema): CompiledEvent {
   const Drop = dropFactory(event, K, helpers, LE, ipv4FromBytes, ipv6FromBytes, ...symTables, ...symJson);
   // DecodedDrop.prototype behind the generated methods: instanceof, toJSON, inspect.
   Object.setPrototypeOf(Drop.prototype, DecodedDrop.prototype);
-  return { schema, event, read, minRawSize, Drop, source, dropSource };
+  return { schema, event, minRawSize, Drop, dropSource };
 }

@@ -1,8 +1,12 @@
 // The DropEvent the decoder hands out. At a million events a second most of the cost of an event
 // is the strings and objects made for it, so a decoded drop keeps its payload fields as plain
 // numbers read straight from the batch (no reference to the batch is kept) and makes `fields`
-// and `time` on first access. The NDJSON renderer writes them from the numbers without ever
-// making them.
+// (frozen) and `time` on first access. Reading them leaves the fast paths on; assigning them
+// (or event, cpu, pid, tid) makes the generic paths take over for that event.
+//
+// attribute/ and render/ never look inside: they go through `dropEncoding` (below), which says
+// what decode knows about any DropEvent: its identity key, its fields without handing them out,
+// and the head of its NDJSON line.
 //
 // compile.ts generates one class per tracepoint schema, with every field and accessor in it, and
 // puts DecodedDrop.prototype behind it (instanceof, toJSON). No code is shared between the
@@ -39,7 +43,7 @@ export abstract class DecodedDrop implements DropEvent {
 
   /**
    * The NDJSON line from `{"time":` to the end of `fields` (generated straight-line code);
-   * false, having written nothing, when time, fields, event, cpu, pid or tid were replaced.
+   * false, having written nothing, when time, fields, event, cpu, pid or tid were assigned.
    */
   abstract writeHead(w: JsonBytes): boolean;
 
@@ -47,14 +51,14 @@ export abstract class DecodedDrop implements DropEvent {
   abstract readFields(): Record<string, unknown>;
 
   /**
-   * Whether `o` is an event of the same tracepoint layout with the same payload values, both
-   * untouched (nobody has been handed their `fields`). Cheap: no allocation.
+   * Whether `o` is an event of the same tracepoint layout with the same payload values, neither
+   * with its `fields` assigned. Cheap: no allocation.
    */
   abstract sameSlots(o: DropEvent): boolean;
 
   /**
-   * A text equal for two untouched events exactly when sameSlots() holds between them (the
-   * event name and every payload value); undefined once `fields` has been handed out.
+   * A text equal for two events exactly when sameSlots() holds between them (the event name
+   * and every payload value); undefined once `fields` has been assigned.
    */
   abstract slotKey(): string | undefined;
 
@@ -91,3 +95,34 @@ export type DropClass = new (
   base: number,
   rawSize: number,
 ) => DecodedDrop;
+
+/**
+ * What decode knows how to do with a DropEvent, for attribute/ and render/. Events it did not
+ * make (a library user's own objects) get the honest answer: no key, their own `fields`, and
+ * `writeJsonHead` declines.
+ */
+export interface DropEncoding {
+  /**
+   * A text equal for two events exactly when their event name and every payload value are
+   * (attribution memoizes per distinct payload on it); undefined when there is none: not a
+   * decoded event, or its fields were replaced.
+   */
+  identityKey(e: DropEvent): string | undefined;
+  /** Whether two events have the same identity key, without making either text. */
+  sameIdentity(a: DropEvent, b: DropEvent): boolean;
+  /** The payload fields, without handing `fields` out (a decoded event makes a fresh object). */
+  fieldsOf(e: DropEvent): Record<string, unknown>;
+  /**
+   * The NDJSON line from `{"time":` to the end of `fields`, written into `w` by generated
+   * straight-line code; false, having written nothing, when `e` is not a decoded event or one
+   * of those keys was assigned (the caller's generic path writes it then).
+   */
+  writeJsonHead(w: JsonBytes, e: DropEvent): boolean;
+}
+
+export const dropEncoding: DropEncoding = {
+  identityKey: (e) => (e instanceof DecodedDrop ? e.slotKey() : undefined),
+  sameIdentity: (a, b) => a instanceof DecodedDrop && a.sameSlots(b),
+  fieldsOf: (e) => (e instanceof DecodedDrop ? e.readFields() : e.fields),
+  writeJsonHead: (w, e) => e instanceof DecodedDrop && e.writeHead(w),
+};

@@ -6,7 +6,7 @@ import { readSysctlNumber } from '../procnet/sysctl.js';
 import { parseSocketTable, SOCKET_TABLES, type SocketRow } from '../procnet/sockets.js';
 import { type DoctorCheck } from './types.js';
 import { CAP, classifyPointer, hasCap, type PointerKind } from './facts.js';
-import { read, type Context } from './context.js';
+import { read, type HostFacts } from './context.js';
 
 export function kptrCheck(): { check: DoctorCheck; value?: number } {
   const value = readSysctlNumber('kernel.kptr_restrict');
@@ -52,7 +52,7 @@ async function samplePointer(): Promise<{ kind: PointerKind; from: string } | un
   }
 }
 
-export async function pointerCheck(ctx: Context, kptr: number | undefined, kfree: EventSchema | undefined | null): Promise<DoctorCheck> {
+export async function pointerCheck(host: HostFacts, kptr: number | undefined, kfree: EventSchema | undefined | null): Promise<DoctorCheck> {
   const check = 'pointer attribution';
   const rxSk = kfree ? payloadFields(kfree).some((f) => f.name === 'rx_sk') : undefined;
   const sample = await samplePointer();
@@ -77,7 +77,7 @@ export async function pointerCheck(ctx: Context, kptr: number | undefined, kfree
               : sample.kind === 'zero'
                 ? 'shows zeros'
                 : 'cannot be told apart from hashes'
-        } (sampled from ${sample.from}${kptr !== undefined ? `; kptr_restrict ${kptr}` : ''}${ctx.creds && !hasCap(ctx.creds, CAP.SYSLOG) ? ', no CAP_SYSLOG' : ''})`;
+        } (sampled from ${sample.from}${kptr !== undefined ? `; kptr_restrict ${kptr}` : ''}${host.creds && !hasCap(host.creds, CAP.SYSLOG) ? ', no CAP_SYSLOG' : ''})`;
   const prefix = rxSk === undefined ? 'skb:kfree_skb not checked; ' : 'skb:kfree_skb has rx_sk, but ';
   if (sample?.kind === 'address') {
     const has = rxSk === undefined ? 'skb:kfree_skb not checked; ' : 'skb:kfree_skb has rx_sk and ';

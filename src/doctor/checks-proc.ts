@@ -12,9 +12,9 @@ import { parseSoftnetStat } from '../procnet/softnet.js';
 import { readAllDeviceStatsSync } from '../procnet/sysfs-stats.js';
 import { type DoctorCheck, type DoctorStatus } from './types.js';
 import { sizeText } from './facts.js';
-import { read, DENIED, errText, type Context } from './context.js';
+import { read, DENIED, errText, type HostFacts } from './context.js';
 
-export async function ownersCheck(ctx: Context): Promise<DoctorCheck> {
+export async function ownersCheck(host: HostFacts): Promise<DoctorCheck> {
   const check = 'socket owners';
   try {
     const scan = await scanSocketOwners('/proc');
@@ -34,7 +34,7 @@ export async function ownersCheck(ctx: Context): Promise<DoctorCheck> {
       check,
       status: 'warn',
       detail: `cannot read /proc/PID/fd of ${users.length} process${users.length === 1 ? '' : 'es'}: ${users.slice(0, 5).join(', ')}${more}; their sockets show "owners_unknown"${kt}`,
-      hint: ctx.isRoot
+      hint: host.isRoot
         ? '/proc hides them even from root: /proc mounted with hidepid=, or a security module (Yama, AppArmor, SELinux) denying ptrace-read access'
         : 'run rxtrace as root, or grant CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH',
       data,

@@ -13,7 +13,7 @@ import { defaultRingPages, openTracer, sessionOptions } from '../tracer.js';
 import { readEventFiles } from '../tracefs/events.js';
 import { type DoctorCheck } from './types.js';
 import { CAP, describeLayout, describeParanoid, hasCap, memlockVerdict, perfmonCapable, sizeText } from './facts.js';
-import { DENIED, errText, type Context } from './context.js';
+import { DENIED, errText, type HostFacts } from './context.js';
 
 /** The perf permission probe's ring: small enough for any locked-memory limit. */
 const PROBE_RING_PAGES = 8;
@@ -82,10 +82,10 @@ export function tracepointCheck(root: string, available: Set<string>, name: stri
 }
 
 /** The perf permission probe through openTracer: one event, one CPU, a small ring. */
-export async function perfProbe(ctx: Context, root: string, event: string): Promise<DoctorCheck> {
-  const cpu = ctx.cpus[0] ?? 0;
+export async function perfProbe(host: HostFacts, root: string, event: string): Promise<DoctorCheck> {
+  const cpu = host.cpus[0] ?? 0;
   try {
-    const tracer = await openTracer({ events: [event], only: true, resolve: false, cpus: [cpu], ringPages: PROBE_RING_PAGES, tracefs: { root }, notice: ctx.notice });
+    const tracer = await openTracer({ events: [event], only: true, resolve: false, cpus: [cpu], ringPages: PROBE_RING_PAGES, tracefs: { root }, notice: host.notice });
     await tracer.close();
     return {
       check: 'perf_event_open',
@@ -94,14 +94,14 @@ export async function perfProbe(ctx: Context, root: string, event: string): Prom
       data: { event, cpu, opened: true },
     };
   } catch (e) {
-    return perfFailure(ctx, e, event, cpu);
+    return perfFailure(host, e, event, cpu);
   }
 }
 
-function perfFailure(ctx: Context, e: unknown, event: string, cpu: number): DoctorCheck {
+function perfFailure(host: HostFacts, e: unknown, event: string, cpu: number): DoctorCheck {
   const err = e instanceof RxtraceError ? e : new RxtraceError('EIO', errText(e));
   const denied = DENIED.has(err.code);
-  const paranoid = ctx.paranoid !== undefined ? `; kernel.perf_event_paranoid is ${ctx.paranoid}: ${describeParanoid(ctx.paranoid)}` : '';
+  const paranoid = host.paranoid !== undefined ? `; kernel.perf_event_paranoid is ${host.paranoid}: ${describeParanoid(host.paranoid)}` : '';
   return {
     check: 'perf_event_open',
     status: 'fail',
@@ -109,7 +109,7 @@ function perfFailure(ctx: Context, e: unknown, event: string, cpu: number): Doct
     detail: denied
       ? `perf_event_open on ${event} (cpu ${cpu}) was denied (${err.code})${paranoid}`
       : `opening ${event} on cpu ${cpu} failed: ${err.message}`,
-    hint: denied ? privilegeHint(ctx.paranoid) : err.hint,
+    hint: denied ? privilegeHint(host.paranoid) : err.hint,
     data: { event, cpu, opened: false, errno: err.code },
   };
 }
@@ -120,9 +120,9 @@ function perfFailure(ctx: Context, e: unknown, event: string, cpu: number): Doct
  * tracing is denied; EINVAL means it got past that check (raw samples are checked later, from
  * the capabilities and perf_event_paranoid).
  */
-export async function placeholderProbe(ctx: Context, why: string): Promise<DoctorCheck> {
-  const cpu = ctx.cpus[0] ?? 0;
-  const addon = ctx.addon!;
+export async function placeholderProbe(host: HostFacts, why: string): Promise<DoctorCheck> {
+  const cpu = host.cpus[0] ?? 0;
+  const addon = host.addon!;
   let raw: unknown;
   try {
     // The tracer's own session options (ring checks and derived sizes), not a hand-made copy.
@@ -132,7 +132,7 @@ export async function placeholderProbe(ctx: Context, why: string): Promise<Docto
     raw = e;
   }
   const code = (raw as { code?: string } | undefined)?.code;
-  const paranoid = ctx.paranoid;
+  const paranoid = host.paranoid;
   if (code !== undefined && DENIED.has(code)) {
     const err = fromNativeError(raw, { eventName: () => 'a tracepoint', filterFor: () => undefined, fieldsOf: () => [], fdCount: 1 });
     return {
@@ -148,7 +148,7 @@ export async function placeholderProbe(ctx: Context, why: string): Promise<Docto
     const err = fromNativeError(raw, { eventName: () => 'a tracepoint', filterFor: () => undefined, fieldsOf: () => [], fdCount: 1 });
     return { check: 'perf_event_open', status: 'fail', code: err.code, detail: `perf_event_open failed: ${err.message}`, hint: err.hint, data: { cpu, opened: false, errno: code, placeholder: true } };
   }
-  if (!perfmonCapable(ctx.creds, paranoid) && (paranoid === undefined || paranoid > -1)) {
+  if (!perfmonCapable(host.creds, paranoid) && (paranoid === undefined || paranoid > -1)) {
     return {
       check: 'perf_event_open',
       status: 'fail',
@@ -166,12 +166,12 @@ export async function placeholderProbe(ctx: Context, why: string): Promise<Docto
   };
 }
 
-export function paranoidCheck(ctx: Context, perf?: DoctorCheck): DoctorCheck {
-  const v = ctx.paranoid;
+export function paranoidCheck(host: HostFacts, perf?: DoctorCheck): DoctorCheck {
+  const v = host.paranoid;
   if (v === undefined) return { check: 'perf_event_paranoid', status: 'warn', detail: 'cannot read /proc/sys/kernel/perf_event_paranoid: is perf_events built into this kernel?', hint: 'rxtrace needs CONFIG_PERF_EVENTS' };
   // Level 3 is a distribution patch (Debian's): an upstream kernel treats it as 2. Without
   // CAP_SYS_ADMIN, a perf probe that got through shows this kernel does not enforce it.
-  if (v >= 3 && !hasCap(ctx.creds, CAP.SYS_ADMIN) && perf?.status === 'ok' && perfmonCapable(ctx.creds)) {
+  if (v >= 3 && !hasCap(host.creds, CAP.SYS_ADMIN) && perf?.status === 'ok' && perfmonCapable(host.creds)) {
     return {
       check: 'perf_event_paranoid',
       status: 'info',
@@ -179,7 +179,7 @@ export function paranoidCheck(ctx: Context, perf?: DoctorCheck): DoctorCheck {
       data: { value: v, enforced: false },
     };
   }
-  const capable = perfmonCapable(ctx.creds, v);
+  const capable = perfmonCapable(host.creds, v);
   const needsCap = v > -1;
   const sysAdminOnly = v >= 3;
   return {
@@ -196,19 +196,19 @@ export function paranoidCheck(ctx: Context, perf?: DoctorCheck): DoctorCheck {
   };
 }
 
-export async function ringCheck(ctx: Context, root: string | undefined, event: string | undefined, perfOk: boolean): Promise<DoctorCheck> {
+export async function ringCheck(host: HostFacts, root: string | undefined, event: string | undefined, perfOk: boolean): Promise<DoctorCheck> {
   const pageSize = getPageSize();
-  const ringPages = defaultRingPages(ctx.cpus.length, pageSize);
+  const ringPages = defaultRingPages(host.cpus.length, pageSize);
   const mlockKb = readSysctlNumber('kernel.perf_event_mlock_kb');
   const memlock = readLimit('Max locked memory');
-  const ipcLock = hasCap(ctx.creds, CAP.IPC_LOCK);
-  const rings = `${ctx.cpus.length} × ${sizeText(ringPages * pageSize)} (${ringPages} pages per CPU)`;
+  const ipcLock = hasCap(host.creds, CAP.IPC_LOCK);
+  const rings = `${host.cpus.length} × ${sizeText(ringPages * pageSize)} (${ringPages} pages per CPU)`;
   const limitText = `kernel.perf_event_mlock_kb ${mlockKb ?? '?'} KiB per CPU + ulimit -l ${memlock === undefined ? '?' : memlock === 'unlimited' ? 'unlimited' : sizeText(memlock)}`;
-  const data: Record<string, unknown> = { ringPages, cpus: ctx.cpus.length, pageSize, perfEventMlockKb: mlockKb ?? null, memlock: memlock ?? null, capIpcLock: ipcLock };
-  if (mlockKb === undefined || memlock === undefined || ctx.paranoid === undefined) {
+  const data: Record<string, unknown> = { ringPages, cpus: host.cpus.length, pageSize, perfEventMlockKb: mlockKb ?? null, memlock: memlock ?? null, capIpcLock: ipcLock };
+  if (mlockKb === undefined || memlock === undefined || host.paranoid === undefined) {
     return { check: 'ring memory', status: 'warn', detail: `the default rings are ${rings}; cannot read the limits (${limitText})`, hint: 'if tracing fails with "cannot lock", use --ring-pages 64', data };
   }
-  const v = memlockVerdict({ ncpus: ctx.cpus.length, onlineCpus: ctx.cpus.length, ringPages, pageSize, mlockKb, memlock, ipcLock, paranoid: ctx.paranoid });
+  const v = memlockVerdict({ ncpus: host.cpus.length, onlineCpus: host.cpus.length, ringPages, pageSize, mlockKb, memlock, ipcLock, paranoid: host.paranoid });
   data.needBytes = v.needBytes;
   if (v.exempt) {
     return { check: 'ring memory', status: 'ok', detail: `the default rings, ${rings}, are not limited here: ${v.exempt} (${limitText})`, data };
@@ -224,7 +224,7 @@ export async function ringCheck(ctx: Context, root: string | undefined, event: s
   if (root && event && perfOk) {
     const attempt = async (pages?: number): Promise<RxtraceError | undefined> => {
       try {
-        const t = await openTracer({ events: [event], only: true, resolve: false, cpus: ctx.cpus, ringPages: pages, tracefs: { root }, notice: ctx.notice });
+        const t = await openTracer({ events: [event], only: true, resolve: false, cpus: [...host.cpus], ringPages: pages, tracefs: { root }, notice: host.notice });
         await t.close();
         return undefined;
       } catch (e) {

@@ -2,7 +2,7 @@
 // changes nothing (the tracefs mount for the checks is runDoctor's, index.ts).
 // Split by subject; this file gathers them for index.ts.
 export const MOUNT_POINT = '/sys/kernel/tracing';
-export type { Context } from './context.js';
+export type { HostFacts } from './context.js';
 export * from './checks-process.js';
 export * from './checks-tracing.js';
 export * from './checks-pointers.js';

@@ -1,4 +1,4 @@
-// What doctor's checks share: the Context runDoctor gathers, and the small readers they use.
+// What doctor's checks share: the HostFacts runDoctor gathers, and the small readers they use.
 import { readFileSync } from 'node:fs';
 import { type NativeAddon } from '../native.js';
 import { type ProcessCreds } from './facts.js';
@@ -19,14 +19,15 @@ export const errText = (e: unknown): string => (e instanceof Error ? e.message :
 export const firstLine = (s: string): string => s.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? s;
 
 /**
- * What the checks read, gathered by runDoctor (index.ts). Some checks fill it in as they run
- * (addonCheck sets `addon`), so the order of the calls in index.ts matters.
+ * The facts about this process and host that later checks take as input. runDoctor (index.ts)
+ * makes it once, from what the first checks return (addonCheck, cpusCheck, privilegesCheck), before
+ * any check that needs it runs; no check changes it.
  */
-export interface Context {
-  creds?: ProcessCreds;
-  isRoot: boolean;
-  cpus: number[];
-  addon?: NativeAddon;
-  paranoid?: number;
-  notice: (m: string) => void;
+export interface HostFacts {
+  readonly creds?: ProcessCreds;
+  readonly isRoot: boolean;
+  readonly cpus: readonly number[];
+  readonly addon?: NativeAddon;
+  readonly paranoid?: number;
+  readonly notice: (m: string) => void;
 }

@@ -12,7 +12,7 @@ import { readSysctlNumber } from '../procnet/sysctl.js';
 import { listEvents } from '../tracefs/events.js';
 import { findTracefs, tracefsMountPoints, withTracefs } from '../tracefs/locate.js';
 import {
-  addonCheck, cpusCheck, privilegesCheck, tracepointCheck, perfProbe, placeholderProbe, paranoidCheck, ringCheck, openFilesCheck, kptrCheck, pointerCheck, ownersCheck, PROC_FILES, procFileCheck, sysfsStatsCheck, MOUNT_POINT, type Context,
+  addonCheck, cpusCheck, privilegesCheck, tracepointCheck, perfProbe, placeholderProbe, paranoidCheck, ringCheck, openFilesCheck, kptrCheck, pointerCheck, ownersCheck, PROC_FILES, procFileCheck, sysfsStatsCheck, MOUNT_POINT, type HostFacts,
 } from './checks.js';
 import { type DoctorCheck, type DoctorOptions, DOCTOR_EVENTS } from './types.js';
 import { udp6Check } from './udp6.js';
@@ -32,12 +32,20 @@ export * from './facts.js';
  */
 export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]> {
   const notice = opts.notice ?? opts.tracefs?.notice ?? ((m: string) => process.stderr.write(`rxtrace: ${m}\n`));
-  const ctx: Context = { isRoot: false, cpus: [], notice };
-  const checks: DoctorCheck[] = [];
-  checks.push(addonCheck(ctx));
-  checks.push(cpusCheck(ctx));
-  checks.push(privilegesCheck(ctx));
-  ctx.paranoid = readSysctlNumber('kernel.perf_event_paranoid');
+  // The first checks return the facts the later ones take as input, all of them gathered here,
+  // once, before any of those runs.
+  const addon = addonCheck();
+  const cpus = cpusCheck();
+  const privileges = privilegesCheck();
+  const host: HostFacts = Object.freeze({
+    addon: addon.addon,
+    cpus: cpus.cpus,
+    creds: privileges.creds,
+    isRoot: privileges.isRoot,
+    paranoid: readSysctlNumber('kernel.perf_event_paranoid'),
+    notice,
+  });
+  const checks: DoctorCheck[] = [addon.check, cpus.check, privileges.check];
 
   // tracefs, the tracepoints and the perf probes: all inside one withTracefs, so that a mount
   // it makes covers them all and is undone once, before the /proc checks.
@@ -69,12 +77,12 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]
       udpSchema = results[DOCTOR_EVENTS.indexOf('udp:udp_fail_queue_rcv_skb')]?.schema;
       const usable = DOCTOR_EVENTS.find((_, i) => results[i].schema !== undefined);
       if (!wantPerf) return;
-      if (!ctx.addon) return;
+      if (!host.addon) return;
       if (usable) {
-        perf = await perfProbe(ctx, root, usable);
-        ring = await ringCheck(ctx, root, usable, perf.status === 'ok');
+        perf = await perfProbe(host, root, usable);
+        ring = await ringCheck(host, root, usable, perf.status === 'ok');
       } else {
-        perf = await placeholderProbe(ctx, 'no tracepoint could be read');
+        perf = await placeholderProbe(host, 'no tracepoint could be read');
       }
     });
     const mountsAfter = tracefsMountPoints(procMounts);
@@ -112,20 +120,20 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]
         }
       : { check: 'tracefs', status: 'fail', code: e.code, detail: e.message, hint: e.hint, data: { path: e.path ?? MOUNT_POINT, mounted: 'no' } };
     tpChecks = DOCTOR_EVENTS.map((name) => ({ check: `tracepoint ${name}`, status: 'info', detail: 'not checked: tracefs is not available (see tracefs)', data: { event: name, present: null } }));
-    if (wantPerf && ctx.addon) perf = await placeholderProbe(ctx, 'tracefs is not available');
+    if (wantPerf && host.addon) perf = await placeholderProbe(host, 'tracefs is not available');
   }
   checks.push(tracefs, ...tpChecks, udp6Check(udpSchema, kfree));
   if (!wantPerf) perf = { check: 'perf_event_open', status: 'info', detail: 'not tried (perf: false)' };
-  else if (!ctx.addon) perf = { check: 'perf_event_open', status: 'info', detail: 'not tried: the addon does not load (see addon)' };
+  else if (!host.addon) perf = { check: 'perf_event_open', status: 'info', detail: 'not tried: the addon does not load (see addon)' };
   checks.push(perf!);
-  checks.push(paranoidCheck(ctx, perf!));
-  checks.push(ring ?? (await ringCheck(ctx, undefined, undefined, false)));
-  checks.push(openFilesCheck(ctx));
+  checks.push(paranoidCheck(host, perf!));
+  checks.push(ring ?? (await ringCheck(host, undefined, undefined, false)));
+  checks.push(openFilesCheck(host));
   const kptr = kptrCheck();
   checks.push(kptr.check);
-  checks.push(await pointerCheck(ctx, kptr.value, kfree));
+  checks.push(await pointerCheck(host, kptr.value, kfree));
   checks.push(await socketSourceCheck());
-  checks.push(await ownersCheck(ctx));
+  checks.push(await ownersCheck(host));
   for (const spec of PROC_FILES) checks.push(procFileCheck(spec));
   checks.push(sysfsStatsCheck());
   // Drop empty optional keys, so that NDJSON lines carry only what was found.

@@ -1,18 +1,30 @@
 // Read socket tables in every network namespace that has a process: /proc/net/<table> for our
 // own, /proc/<pid>/net/<table> through one pid of each other (tracepoints carry no netns, so
-// every namespace must be looked at), or the same tables through sock_diag when the caller
-// passes a source (src/sockdiag). Inodes are unique system-wide, so rows never collide.
+// every namespace must be looked at), or some of the tables through sock_diag when the caller
+// passes a reader for them (src/sockdiag's diagTableReader: procnet never imports sockdiag,
+// which imports procnet). Inodes are unique system-wide, so rows never collide.
 import { readlinkSync } from 'node:fs';
 import { errnoCode, RxtraceError } from '../errors.js';
 import { netnsInodeFromLink } from './owners.js';
 import { readSocketTable, type SocketRow, type SocketTable } from './sockets.js';
 import { nowMonoNs } from '../decode/batch.js';
-import type { SockDiagSource } from '../sockdiag/source.js';
-import { readDiagTables } from '../sockdiag/tables.js';
+
+/** Reads some tables of one namespace another way than /proc (sock_diag: sockdiag/tables.ts). */
+export interface DiagTableReader {
+  /** The tables it reads (the rest still come from /proc). */
+  tables: ReadonlySet<SocketTable>;
+  /** Put the rows of `tables` in the namespace `ns` into `rows`, only `ports` where given. */
+  read(
+    ns: { inode: number; pids: number[]; self: boolean },
+    tables: readonly SocketTable[],
+    ports: ReadonlyMap<SocketTable, readonly number[]> | undefined,
+    rows: Map<number, NsRow>,
+  ): Promise<void>;
+}
 
 export interface ReadTablesOptions {
-  /** Read these tables through sock_diag instead of /proc (the rest still from /proc). */
-  diag?: { source: SockDiagSource; tables: ReadonlySet<SocketTable> };
+  /** Read its tables through sock_diag instead of /proc (the rest still from /proc). */
+  diag?: DiagTableReader;
   /**
    * Only the sockets on these local ports of a table (sock_diag tables only: the kernel
    * filters). A /proc table is always read whole, and the read says so.
@@ -86,7 +98,7 @@ export async function readTables(
   for (const [netns, pids] of namespaces) {
     if (diag && viaDiag.length > 0) {
       try {
-        await readDiagTables(diag.source, { inode: netns, pids, self: netns === selfNetns }, viaDiag, opts.ports, rows);
+        await diag.read({ inode: netns, pids, self: netns === selfNetns }, viaDiag, opts.ports, rows);
       } catch (e) {
         // ESRCH: every pid of that namespace exited (it went with them). Anything else is said.
         if (errnoCode(e) !== 'ESRCH') errors.push(asRxtraceError(e));

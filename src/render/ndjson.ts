@@ -2,7 +2,7 @@
 // fields (monoNs) never serialised. The writers put the bytes of a line straight into a
 // JsonBytes buffer (the CLI's path: no string per event); the *ToJson functions return the
 // same text as a string.
-import { DecodedDrop } from '../decode/drop.js';
+import { dropEncoding } from '../decode/drop.js';
 import type { DropEvent, LostEvent, SocketInfo } from '../decode/events.js';
 import { JsonBytes, utf8Bytes } from '../decode/json-bytes.js';
 
@@ -27,25 +27,21 @@ const K_MATCH_SOCKET = new Map(
 
 /** One drop as an NDJSON line (without the newline), written into `w`. */
 export function writeDropJson(w: JsonBytes, e: DropEvent): void {
-  const d = e instanceof DecodedDrop ? e : undefined;
-  // Decoded events nobody has changed: one generated writer for the whole head of the line.
-  if (d === undefined || !d.writeHead(w)) {
+  // Decoded events: one generated writer for the whole head of the line. Others, and decoded
+  // events whose keys were assigned: the generic path.
+  if (!dropEncoding.writeJsonHead(w, e)) {
     w.bytes(K_TIME);
-    if (d) d.writeTime(w);
-    else w.utf8(String(e.time));
+    w.utf8(String(e.time));
     w.bytes(K_CPU);
     w.num(e.cpu);
     w.bytes(K_PID);
     w.num(e.pid);
     w.bytes(K_TID);
     w.num(e.tid);
-    if (d) d.writeEventFields(w);
-    else {
-      w.bytes(K_EVENT);
-      w.str(e.event);
-      w.bytes(K_FIELDS);
-      w.value(e.fields);
-    }
+    w.bytes(K_EVENT);
+    w.str(e.event);
+    w.bytes(K_FIELDS);
+    w.value(e.fields);
   }
   if (e.match !== undefined) {
     const k = K_MATCH_SOCKET.get(e.match);

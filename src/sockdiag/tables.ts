@@ -3,7 +3,7 @@
 // ports of a table ("udp sockets on port P in every netns"): the kernel filters, we decode only those.
 import { formatSockaddr } from '../procnet/addr.js';
 import type { SocketTable } from '../procnet/sockets.js';
-import type { NsRow } from '../procnet/netns-tables.js';
+import type { DiagTableReader, NsRow } from '../procnet/netns-tables.js';
 import type { DiagSocket } from './decode.js';
 import { AF_INET, AF_INET6, IPPROTO_RAW, IPPROTO_TCP, IPPROTO_UDP, type DiagRequest } from './encode.js';
 import type { NetnsRef, SockDiagSource } from './source.js';
@@ -57,6 +57,11 @@ export function rowFromDiag(table: SocketTable, s: DiagSocket, netns: number): N
 }
 
 /** Read `tables` (each whole, or scoped to ports) in one namespace; rows go into `into`. */
+/** `readTables`' way to read `tables` through `src` (procnet/netns-tables.ts takes it as an option). */
+export function diagTableReader(src: SockDiagSource, tables: ReadonlySet<SocketTable>): DiagTableReader {
+  return { tables, read: (ns, t, ports, rows) => readDiagTables(src, ns, t, ports, rows) };
+}
+
 export async function readDiagTables(
   src: SockDiagSource,
   ns: NetnsRef,

@@ -1,35 +1,38 @@
 // LineWriter (src/cli/output.ts): every line reaches a destination that takes it, at most one
 // chunk is in the stream's hands, and after a stop signal a stdout that takes nothing for the
-// bound is given up, with an exact count of the lines that never reached it (docs/faults.md). The
-// bound runs on fake timers, so the tests do not race the machine's load.
+// bound is given up, with an exact count of the lines that never reached it (docs/faults.md): a
+// pipe gets whole lines in writes of at most PIPE_BUF, each taken whole or not at all. The bound
+// runs on fake timers, so the tests do not race the machine's load.
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { LineWriter, Outputs } from '../../../src/cli/output.js';
 
-type OutputModule = typeof import('../../../src/cli/output.js');
-
-/** A fresh module each time: the final-flush bound is process-wide once set. */
-async function load(): Promise<OutputModule> {
-  vi.resetModules();
-  return import('../../../src/cli/output.js');
-}
-
-/** A destination that takes nothing until release(); `_handle.writeQueueSize` as net.Socket has. */
+/**
+ * A destination like a pipe whose reader stopped: it takes the first `takes` writes at once
+ * (as a pipe with room does), then holds each write until release() or take().
+ */
 class StuckPipe extends Writable {
   chunks: Buffer[] = [];
   pending: (() => void)[] = [];
-  _handle = { writeQueueSize: 0 };
+  constructor(private takes = 0) {
+    super();
+  }
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
     this.chunks.push(Buffer.from(chunk));
-    this._handle.writeQueueSize = chunk.length;
-    this.pending.push(() => {
-      this._handle.writeQueueSize = 0;
+    if (this.takes > 0) {
+      this.takes--;
       cb();
-    });
+    } else this.pending.push(() => cb());
   }
-  release(): void {
+  /** The reader reads: what is held is taken, and the next `n` writes at once. */
+  take(n = 0): void {
+    this.takes = n;
     const p = this.pending;
     this.pending = [];
     for (const f of p) f();
+  }
+  release(): void {
+    this.take(0);
   }
 }
 
@@ -55,7 +58,6 @@ const fakeTimers = (): void => {
 
 describe('LineWriter', () => {
   it('a destination that takes every write: all lines, in order, nothing said', async () => {
-    const { LineWriter, outputCutShort } = await load();
     const got: Buffer[] = [];
     const out = new Writable({
       write(chunk: Buffer, _e, cb) {
@@ -63,18 +65,17 @@ describe('LineWriter', () => {
         cb();
       },
     });
-    const w = new LineWriter(out, 'records');
+    const w = new LineWriter(out, { unit: 'records' });
     for (let i = 0; i < 500; i++) expect(w.line(line(i))).toBeUndefined();
     await w.end();
     const lines = Buffer.concat(got).toString().split('\n');
     expect(lines.pop()).toBe('');
     expect(lines).toEqual(Array.from({ length: 500 }, (_, i) => line(i)));
     expect(stderr).toEqual([]);
-    expect(outputCutShort()).toBe(false);
+    expect(w.cutShort).toBe(false);
   });
 
   it('a destination that fails at once (ENOSPC): end() waits for the error, which is remembered and said once', async () => {
-    const { LineWriter, outputFailed } = await load();
     const out = new Writable({
       write(_chunk, _e, cb) {
         cb(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
@@ -83,15 +84,14 @@ describe('LineWriter', () => {
     const w = new LineWriter(out);
     w.line('one');
     await w.end();
-    expect(outputFailed()).toBe(true);
+    expect(w.failed).toBe(true);
     expect(w.outputEnded).toBe(true);
     expect(stderr).toEqual(['rxtrace: cannot write output: ENOSPC (check the disk or the destination of stdout)\n']);
   });
 
   it('a stuck destination: one chunk in its hands, the rest waits in the writer; all of it once it moves', async () => {
-    const { LineWriter } = await load();
     const out = new StuckPipe();
-    const w = new LineWriter(out, 'records');
+    const w = new LineWriter(out, { unit: 'records' });
     let waits = 0;
     for (let i = 0; i < 200; i++) {
       const p = w.line(line(i));
@@ -111,61 +111,89 @@ describe('LineWriter', () => {
     expect(stderr).toEqual([]);
   });
 
+  it('a pipe gets whole lines in writes of at most PIPE_BUF, one at a time; a longer line alone', async () => {
+    const out = new StuckPipe(1000);
+    const w = new LineWriter(out, { pieceBytes: 4096 });
+    for (let i = 0; i < 10; i++) w.line(line(i));
+    w.line('y'.repeat(9000));
+    w.line(line(10));
+    await w.end();
+    expect(out.chunks.map((c) => c.length)).toEqual([4004, 4004, 2002, 9001, 1001]);
+    for (const c of out.chunks) expect(c[c.length - 1]).toBe(10);
+  });
+
   it('after a stop signal, a destination that takes nothing is given up after the bound, counting every line not written', async () => {
-    const { LineWriter, boundFinalFlush, outputCutShort } = await load();
     fakeTimers();
-    const out = new StuckPipe();
-    const w = new LineWriter(out, 'records');
+    // The pipe takes two writes of 4 lines each, then nothing.
+    const out = new StuckPipe(2);
+    const w = new LineWriter(out, { unit: 'records', pieceBytes: 4096 });
     let wait: Promise<void> | undefined;
     for (let i = 0; i < 200; i++) wait = w.line(line(i)) ?? wait;
     expect(wait).toBeDefined();
+    expect(out.chunks).toHaveLength(3); // two taken, the third held; no more handed over
     let released = false;
     void wait!.then(() => (released = true));
-    // The kernel took 10 lines and a half of the chunk in flight.
-    out._handle.writeQueueSize = out.chunks[0].length - 10_500;
-    boundFinalFlush('after SIGTERM', 100);
+    w.boundFinalFlush('after SIGTERM', 100);
     await vi.advanceTimersByTimeAsync(99);
     expect(released, 'not given up before the bound').toBe(false);
     expect(w.cutShort).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
     await wait;
     expect(w.cutShort).toBe(true);
-    expect(outputCutShort()).toBe(true);
     // Lines offered afterwards are counted, not written.
     for (let i = 200; i < 205; i++) expect(w.line(line(i))).toBeUndefined();
     w.skipLine();
     await w.end();
     await w.end();
+    // 200 offered - 8 taken + 5 + 1 afterwards.
     expect(stderr).toEqual([
-      'rxtrace: output cut short after SIGTERM: stdout took nothing for 0.1 s, 196 records not written (is the reader of stdout stuck?)\n',
+      'rxtrace: output cut short after SIGTERM: stdout took nothing for 0.1 s, 198 records not written (is the reader of stdout stuck?)\n',
     ]);
   });
 
-  it('after a stop signal, a slow destination that keeps taking bytes is not given up', async () => {
-    const { LineWriter, boundFinalFlush } = await load();
+  it('after a stop signal, a slow destination that keeps taking writes is not given up', async () => {
     fakeTimers();
     const out = new StuckPipe();
-    const w = new LineWriter(out, 'records');
+    const w = new LineWriter(out, { unit: 'records', pieceBytes: 4096 });
     let wait: Promise<void> | undefined;
     for (let i = 0; i < 100; i++) wait = w.line(line(i)) ?? wait;
-    boundFinalFlush('after SIGINT', 100);
-    // Progress every 60 ms (less than the bound), the chunk taken after 4 of them.
-    const total = out.chunks[0].length;
+    w.boundFinalFlush('after SIGINT', 100);
+    // A write taken every 60 ms (less than the bound).
     for (let k = 1; k <= 4; k++) {
       await vi.advanceTimersByTimeAsync(60);
-      out._handle.writeQueueSize = Math.max(0, total - k * 16384);
+      out.take();
     }
     expect(w.cutShort).toBe(false);
-    out.release();
+    out.take(1000);
     await wait;
-    const ended = w.end();
-    for (let k = 0; k < 10; k++) {
-      out.release();
-      await new Promise((r) => setImmediate(r));
-    }
-    await ended;
+    await w.end();
     expect(w.cutShort).toBe(false);
     expect(Buffer.concat(out.chunks).toString().split('\n')).toHaveLength(101);
     expect(stderr).toEqual([]);
+  });
+});
+
+describe('Outputs', () => {
+  it("a stop signal bounds every writer's flush, those opened before and after; failed and cutShort are any writer's", async () => {
+    fakeTimers();
+    const outputs = new Outputs();
+    const a = outputs.open(new StuckPipe(), { pieceBytes: 4096 });
+    for (let i = 0; i < 100; i++) a.line(line(i));
+    outputs.boundFinalFlush('after SIGHUP');
+    const b = outputs.open(new StuckPipe(), { pieceBytes: 4096 });
+    for (let i = 0; i < 100; i++) b.line(line(i));
+    expect(outputs.cutShort).toBe(false);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect([a.cutShort, b.cutShort, outputs.cutShort, outputs.failed]).toEqual([true, true, true, false]);
+    const c = outputs.open(
+      new Writable({
+        write(_chunk, _e, cb) {
+          cb(Object.assign(new Error('EIO'), { code: 'EIO' }));
+        },
+      }),
+    );
+    c.line('x');
+    await c.end();
+    expect(outputs.failed).toBe(true);
   });
 });

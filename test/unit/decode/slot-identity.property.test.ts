@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { BatchDecoder } from '../../../src/decode/batch.js';
 import { WallClock } from '../../../src/decode/clock.js';
 import { compileSchema, type CompiledEvent } from '../../../src/decode/compile.js';
-import type { DecodedDrop } from '../../../src/decode/drop.js';
+import { dropEncoding, type DecodedDrop } from '../../../src/decode/drop.js';
 import { parseFormat } from '../../../src/format/parse.js';
 import { concat, sampleRecord } from '../../helpers/batch.js';
 
@@ -68,16 +68,29 @@ describe('DecodedDrop payload identity (sameSlots, slotKey)', () => {
     expect(a.slotKey()).not.toBe(b.slotKey());
   });
 
-  it('readFields() is a peek; handing out `fields` ends the identity (the consumer may change it)', () => {
+  it('reading `fields` keeps the identity (it is frozen); assigning it ends it', () => {
     const bytes = new Uint8Array(200);
     const a = decode(compiled[0], bytes, 2);
     const b = decode(compiled[0], bytes, 2);
-    a.readFields();
+    const f = a.fields;
+    expect(Object.isFrozen(f)).toBe(true);
+    expect(() => {
+      (f as Record<string, unknown>).x = 1;
+    }).toThrow(TypeError);
     expect(a.sameSlots(b)).toBe(true);
-    expect(a.slotKey()).toBeDefined();
-    void a.fields;
+    expect(a.slotKey()).toBe(b.slotKey());
+    expect(dropEncoding.identityKey(a)).toBe(b.slotKey());
+    a.fields = { ...f };
     expect(a.slotKey()).toBeUndefined();
+    expect(dropEncoding.identityKey(a)).toBeUndefined();
     expect(a.sameSlots(b)).toBe(false);
     expect(b.sameSlots(a)).toBe(false);
+  });
+
+  it('dropEncoding on an event decode did not make: no key, never the same, its own fields', () => {
+    const plain = { time: 't', cpu: 0, pid: 1, tid: 1, event: 'udp:x', monoNs: 0, fields: { a: 1 } };
+    expect(dropEncoding.identityKey(plain)).toBeUndefined();
+    expect(dropEncoding.sameIdentity(plain, plain)).toBe(false);
+    expect(dropEncoding.fieldsOf(plain)).toBe(plain.fields);
   });
 });
