@@ -134,8 +134,9 @@ async function startPrometheus(targets: number[]): Promise<Prom> {
     join(dir, 'prometheus.yml'),
     [
       'global:',
-      '  scrape_interval: 1s',
-      '  scrape_timeout: 1s',
+      // A scrape reads every counter; under qemu TCG that can take longer than 1 s.
+      `  scrape_interval: ${TIME_SCALE}s`,
+      `  scrape_timeout: ${TIME_SCALE}s`,
       '  evaluation_interval: 1s',
       'rule_files:',
       `  - ${JSON.stringify(ALERTS)}`,
