@@ -157,7 +157,7 @@ function udp6Fallback(root: string, available: string[], schemas: EventSchema[],
     notice('this kernel fires no udp:udp_fail_queue_rcv_skb for IPv6 UDP drops (before 6.5), and its skb:kfree_skb has no drop reasons: IPv6 UDP drops are seen only in the counters (rxtrace stats)');
     return undefined;
   }
-  notice('this kernel fires no udp:udp_fail_queue_rcv_skb for IPv6 UDP drops (before 6.5): tracing skb:kfree_skb for IPv6 SOCKET_RCVBUFF/PROTO_MEM drops too; they are matched to a socket by whose drops rose (rcvbuf) or are left unmatched (protocol memory)');
+  notice('this kernel fires no udp:udp_fail_queue_rcv_skb for IPv6 UDP drops (before 6.5): tracing skb:kfree_skb for IPv6 SOCKET_RCVBUFF/PROTO_MEM drops too; they are matched to a socket by whose drops rose (protocol memory: among the UDP and TCP sockets)');
   return { schema: schema.id !== files.id ? { ...schema, id: files.id } : schema, filter };
 }
 

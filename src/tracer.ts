@@ -370,7 +370,7 @@ export async function openTracer(options: TracerOptions = {}): Promise<RxTracer>
   // --port applied in the kernel to the UDP event: only that port's UDP sockets can be asked about
   // (the port-less events concern ping/raw sockets, which are read whole).
   const onlyPort = plan.port !== undefined && plan.events.every((e) => !e.portInUserSpace || !e.compiled.schema.system.startsWith('udp')) ? [plan.port] : undefined;
-  if (resolve) attributor = options.attributor ? await options.attributor(plan) : await ProcAttributor.create({ ports: onlyPort });
+  if (resolve) attributor = options.attributor ? await options.attributor(plan) : await ProcAttributor.create({ ports: onlyPort, tcp: plan.events.some((e) => e.compiled.event === 'skb:kfree_skb') });
   if (options.signal?.aborted) {
     attributor?.close();
     throw abortedDuringOpen();

@@ -1,7 +1,7 @@
 // The seam between the tracer and attribution: a batch of decoded drops goes in, and comes out
 // with `match`, `socket` (and `candidates`/`global`) filled in.
 import type { DropEvent, LostEvent } from '../decode/events.js';
-import type { OwnerStats } from './owner-cache.js';
+import type { OwnerStats } from '../procnet/owner-cache.js';
 
 /** What attribution did, for the trace summary and the bench. */
 export interface AttributionStats {
