@@ -45,7 +45,11 @@ export interface MetricsServer {
   /** Where it listens (the real port when 0 was asked). */
   address: ListenAddress;
   server: Server;
-  /** Stop accepting, end idle keep-alive connections, wait for requests in flight. */
+  /**
+   * Stop accepting, end idle keep-alive connections, wait for requests in flight (a scrape's
+   * connection is cut after 5 s), and resolve once every scrape begun has settled, so that the
+   * caller may then close what the scrapes read.
+   */
   close(): Promise<void>;
 }
 
@@ -94,7 +98,22 @@ async function handle(opts: MetricsServerOptions, req: IncomingMessage, res: Ser
 
 /** Listen; rejects with RxtraceError EADDRINUSE / EADDRNOTAVAIL / EACCES when the address cannot be bound. */
 export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
-  const server = createServer((req, res) => void handle(opts, req, res));
+  // Scrapes begun and not yet settled. On a loaded host a scrape (the /proc reads) can outlast
+  // close()'s 5 s grace: its connection is cut, but the scrape itself runs on, and if close()
+  // resolved then, `serve` would close the drop counters under it and print "scrape failed: the
+  // drop counters are closed" after its last line, "stopped (SIGTERM)" (seen under qemu TCG).
+  const inflight = new Set<Promise<Scrape>>();
+  const tracked: MetricsServerOptions = {
+    ...opts,
+    scrape: () => {
+      const p = opts.scrape();
+      inflight.add(p);
+      const settled = (): void => void inflight.delete(p);
+      p.then(settled, settled);
+      return p;
+    },
+  };
+  const server = createServer((req, res) => void handle(tracked, req, res));
   // Prometheus scrapes every few seconds over one keep-alive connection; let it stay open a
   // little longer than a typical interval, and let close() end it (closeIdleConnections).
   server.keepAliveTimeout = 65_000;
@@ -138,6 +157,9 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
         // A scrape still being answered gets a few seconds, then its connection is cut.
         const force = setTimeout(() => server.closeAllConnections(), 5000);
         force.unref();
+      }).then(async () => {
+        // No connection is left, so no scrape can begin: wait for those that did.
+        await Promise.allSettled([...inflight]);
       });
       return closing;
     },

@@ -14,7 +14,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { assertBuilt, startCli, stopAllCli } from '../helpers/cli.js';
+import { assertBuilt, startCli, stopAllCli, TIME_SCALE } from '../helpers/cli.js';
 import { withTestCgroup } from '../helpers/cgroup.js';
 import { describeLive } from '../helpers/live.js';
 import { ip, leftoverNetns, withNetns } from '../helpers/netns.js';
@@ -93,7 +93,7 @@ describeLive('rxtrace explain (live)', () => {
         await sink.stop();
       }
     });
-  }, 60_000);
+  }, 60_000 * TIME_SCALE);
 
   it('udp_mem squeezed: the udp_mem finding with MemErrors and the limits; the sinks are not blamed (udp_mem restored)', async () => {
     const orig = await readSysctl('net/ipv4/udp_mem');
@@ -106,7 +106,7 @@ describeLive('rxtrace explain (live)', () => {
     let out = '';
     await withSysctl('net/ipv4/udp_mem', '2 2 2', async () => {
       const run = startCli(['explain', '--duration', '2', '--format', 'ndjson']);
-      await run.waitForPerfFds(1, 20_000, 300);
+      await run.waitForPerfFds(1, 20_000 * TIME_SCALE, 300);
       for (const s of sinks) await send({ to: addrPort('127.0.0.1', s.port), count: 2500, size: 1400 });
       const r = await run.exited;
       expect(r.code, r.stderr).toBe(0);
@@ -136,7 +136,7 @@ describeLive('rxtrace explain (live)', () => {
     expect(f!.fixes[0]).toMatchObject({ kind: 'sysctl', name: 'net.ipv4.udp_mem', current: '2 2 2' });
     expect(findings.filter((x) => x.cause === 'socket_rcvbuf' && ours.has(x.socket?.inode))).toEqual([]);
     for (const s of sinks) await s.stop();
-  }, 60_000);
+  }, 60_000 * TIME_SCALE);
 
   it('softnet backlog drops: netdev_max_backlog with its value (veth, RPS to another CPU; restored)', async (ctx) => {
     if (availableParallelism() < 2) {
@@ -158,9 +158,18 @@ describeLive('rxtrace explain (live)', () => {
         let out = '';
         await withSysctl('net/core/netdev_max_backlog', '16', async () => {
           const run = startCli(['explain', '--duration', '2', '--format', 'ndjson', '--no-trace']);
-          await new Promise((r) => setTimeout(r, 500));
-          await execFileP('ip', ['netns', 'exec', tx, 'taskset', '-c', '0', rxfloodPath(), 'send', '--to', addrPort('10.254.78.2', port), '--duration', '1']);
+          // explain's window opens only once it has started and read every counter (seconds
+          // under qemu TCG), and with --no-trace nothing shows when: flood in 1 s bursts until
+          // it exits, so the window has backlog drops however late it opens.
+          let exited = false;
+          void run.exited.then(() => (exited = true));
+          let bursts = 0;
+          while (!exited) {
+            await execFileP('ip', ['netns', 'exec', tx, 'taskset', '-c', '0', rxfloodPath(), 'send', '--to', addrPort('10.254.78.2', port), '--duration', '1']);
+            bursts++;
+          }
           const r = await run.exited;
+          console.info(`[explain] softnet: ${bursts} flood bursts of 1 s until explain --duration 2 exited after ${r.ms} ms`);
           expect(r.code, r.stderr).toBe(0);
           out = r.stdout;
         });
@@ -175,7 +184,7 @@ describeLive('rxtrace explain (live)', () => {
         expect(f!.fixes[0]).toMatchObject({ kind: 'sysctl', name: 'net.core.netdev_max_backlog', current: 16, value: 2000 });
       }),
     );
-  }, 60_000);
+  }, 60_000 * TIME_SCALE);
 
   it('listen_overflow: listen(fd, 1) never accepting, a connect storm: port, owner, drops = ss -ltm, backlog 1, somaxconn', async () => {
     const l = await startListener();
@@ -204,5 +213,5 @@ describeLive('rxtrace explain (live)', () => {
     // No socket_rcvbuf for a TCP socket.
     expect(findings.filter((x) => x.cause === 'socket_rcvbuf' && x.socket?.table?.startsWith('tcp'))).toEqual([]);
     l.stop();
-  }, 60_000);
+  }, 60_000 * TIME_SCALE);
 });

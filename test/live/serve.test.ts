@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { TIME_SCALE } from '../helpers/cli.js';
 import { describeLive } from '../helpers/live.js';
 import { pollUntil, settledUdpSocketDrops, udpSocketDrops } from '../helpers/procnet-read.js';
 import { addrPort, send, startSink, stopAllRxflood, type Sink } from '../helpers/rxflood.js';
@@ -56,9 +57,12 @@ function spawnServe(args: string[], asUid?: number) {
 
 /** `rxtrace serve --listen 127.0.0.1:0 …`, resolved once it says where it serves. */
 async function startServe(args: string[] = [], asUid?: number): Promise<Served> {
+  const t0 = Date.now();
   const s = spawnServe(['--listen', '127.0.0.1:0', ...args], asUid);
-  const line = await pollUntil(() => /serving http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(s.stderr()), (m) => m !== null, 20_000, 50);
-  if (!line) throw new Error(`rxtrace serve did not start: ${s.stderr()}`);
+  // Under qemu TCG (TIME_SCALE 4) node alone takes seconds to start, and more when two start at once.
+  const line = await pollUntil(() => /serving http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(s.stderr()), (m) => m !== null, 20_000 * TIME_SCALE, 50);
+  if (!line) throw new Error(`rxtrace serve did not start within ${Date.now() - t0} ms: ${s.stderr()}`);
+  console.info(`[serve] serve ${args.join(' ')} serving after ${Date.now() - t0} ms`);
   return { ...s, port: Number(line[1]) };
 }
 
@@ -130,8 +134,9 @@ async function startPrometheus(targets: number[]): Promise<Prom> {
     join(dir, 'prometheus.yml'),
     [
       'global:',
-      '  scrape_interval: 1s',
-      '  scrape_timeout: 1s',
+      // A scrape reads every counter; under qemu TCG that can take longer than 1 s.
+      `  scrape_interval: ${TIME_SCALE}s`,
+      `  scrape_timeout: ${TIME_SCALE}s`,
       '  evaluation_interval: 1s',
       'rule_files:',
       `  - ${JSON.stringify(ALERTS)}`,
@@ -154,7 +159,7 @@ async function startPrometheus(targets: number[]): Promise<Prom> {
   const ready = await waitFor(async () => {
     const r = await httpGet(port, '/-/ready').catch(() => undefined);
     return r?.status === 200 || child.exitCode !== null ? r?.status === 200 : undefined;
-  }, 30_000);
+  }, 30_000 * TIME_SCALE);
   if (!ready) throw new Error(`prometheus did not become ready: ${log}`);
   const api = async <T,>(path: string): Promise<T> => {
     const r = await httpGet(port, path);
@@ -174,7 +179,7 @@ async function startPrometheus(targets: number[]): Promise<Prom> {
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  const t = setTimeout(() => child.kill('SIGKILL'), 10_000 * TIME_SCALE);
   await once(child, 'exit');
   clearTimeout(t);
 }
@@ -198,7 +203,7 @@ describeLive('rxtrace serve: Prometheus, PromQL, promtool, alerts, dashboard, CL
     [serve, scoped] = await Promise.all([startServe(['--top', '20']), startServe(['--top', '20', '--port', String(sink.port)])]);
     prom = await startPrometheus([scoped.port, serve.port]);
     // Both scraped at least once before the storm.
-    const up = await waitFor(async () => ((await prom.query('up{job="rxtrace"} == 1')).length === 2 ? true : undefined), 20_000);
+    const up = await waitFor(async () => ((await prom.query('up{job="rxtrace"} == 1')).length === 2 ? true : undefined), 20_000 * TIME_SCALE);
     if (!up) throw new Error('prometheus never scraped rxtrace serve');
   }, 600_000);
 
@@ -229,7 +234,7 @@ describeLive('rxtrace serve: Prometheus, PromQL, promtool, alerts, dashboard, CL
     const traced = `sum(rxtrace_drops_total{instance="${instance}",local="${local}"})`;
     const value = async (expr: string): Promise<number> => Number((await prom.query(expr))[0]?.value[1] ?? NaN);
     let got = NaN;
-    await waitFor(async () => ((got = await value(traced)) === kernel ? true : undefined), 30_000);
+    await waitFor(async () => ((got = await value(traced)) === kernel ? true : undefined), 30_000 * TIME_SCALE);
     const lost = (await lostNow()) - lost0;
     const series = await prom.query(`rxtrace_drops_total{instance="${instance}",local="${local}"}`);
     const socketTable = await value(`rxtrace_socket_drops_total{instance="${instance}",local="${local}"}`);
@@ -272,7 +277,7 @@ describeLive('rxtrace serve: Prometheus, PromQL, promtool, alerts, dashboard, CL
     const alert = await waitFor(async () => {
       const { alerts } = await prom.api<{ alerts: Alert[] }>('/api/v1/alerts');
       return alerts.find((x) => x.labels.alertname === 'RxtraceSocketDrops' && x.labels.local === `127.0.0.1:${sink.port}`);
-    }, 30_000);
+    }, 30_000 * TIME_SCALE);
     expect(alert).toBeDefined();
     expect(['pending', 'firing']).toContain(alert!.state);
     expect(alert!.labels).toMatchObject({ comm: 'rxsrv-sink', table: 'udp', severity: 'warning' });
@@ -330,7 +335,7 @@ describeLive('rxtrace serve: Prometheus, PromQL, promtool, alerts, dashboard, CL
       expect([...m.keys()].filter((k) => !/local="(other|global|unknown)"/.test(k)).length).toBeLessThanOrEqual(1);
       prev = m;
       return udpSum(m) >= ab ? m : undefined;
-    }, 15_000, 200);
+    }, 15_000 * TIME_SCALE, 200);
     console.info(`[serve] --top 1: ${prev.size} series after ${scrapes} scrapes; udp sum ${udpSum(prev)} >= ${ab} (sinks a + b)`);
     expect(last).toBeDefined();
     await Promise.all([a.stop(), b.stop()]);
@@ -374,7 +379,7 @@ describeLive('rxtrace serve: Prometheus, PromQL, promtool, alerts, dashboard, CL
     const ms = Date.now() - t0;
     console.info(`[serve] SIGTERM → exit ${r.code} in ${ms} ms`);
     expect(r).toEqual({ code: 0, signal: null });
-    expect(ms).toBeLessThan(5000);
+    expect(ms).toBeLessThan(5000 * TIME_SCALE);
     expect(serve.stderr()).toMatch(/rxtrace: stopped \(SIGTERM\): \d+ events lost\n$/);
     await expect(httpGet(serve.port, '/healthz')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });

@@ -6,9 +6,9 @@
 // its owner, and in `stats` as the socket whose drops rose. How the drop is made: docs/tcp-drops.md.
 import { execFileSync } from 'node:child_process';
 import { afterEach, beforeAll, expect, it } from 'vitest';
-import { assertBuilt, runCli, stopAllCli, startCli } from '../helpers/cli.js';
+import { assertBuilt, runCli, stopAllCli, startCli, TIME_SCALE } from '../helpers/cli.js';
 import { describeLive } from '../helpers/live.js';
-import { nstat } from '../helpers/procnet-read.js';
+import { nstat, pollUntil } from '../helpers/procnet-read.js';
 import { freePort } from '../helpers/ports.js';
 import { STORM, ssDrops, startListener, stopAllListeners } from '../helpers/tcp-listener.js';
 
@@ -25,22 +25,36 @@ describeLive('TCP listen overflows: counters and the listener socket (sock_diag)
   it('listen(fd, 1) never accepting, 200 connects: stats TcpExt = nstat, the listener with drops = ss -ltm and its owner', async () => {
     const l = await startListener();
     const n0 = nstat();
-    const stats = startCli(['stats', '-i', '4', '-n', '1', '--format', 'ndjson']);
-    await sleep(800); // the first snapshot is taken
+    // The intervals must enclose the storm, however long rxtrace takes to start (seconds under
+    // qemu TCG): the storm waits for the first interval, and stats runs two whole intervals
+    // past the storm's end. Their sum is the rise from the first read to the last.
+    const stats = startCli(['stats', '-i', '1', '--format', 'ndjson']);
+    await stats.waitForLines(1);
     execFileSync('python3', ['-c', STORM, String(l.port)]);
+    await stats.waitForLines(stats.lines.length + 2);
+    stats.signal('SIGINT');
     const r = await stats.exited;
     expect(r.code, r.stderr).toBe(0);
     await sleep(200);
     const n1 = nstat();
-    const iv = JSON.parse(r.stdout.trim().split('\n').pop()!) as Json;
+    const ivs = r.stdout.trim().split('\n').map((x) => JSON.parse(x) as Json);
+    const sum = (f: (iv: Json) => number | undefined) => ivs.reduce((n, iv) => n + (f(iv) ?? 0), 0);
+    const mine = ivs.flatMap((iv) => (iv.delta.sockets as Json[]).filter((s) => s.inode === l.inode));
+    const iv = {
+      tcp: {
+        TcpExt: { ListenOverflows: sum((x) => x.tcp?.TcpExt.ListenOverflows), ListenDrops: sum((x) => x.tcp?.TcpExt.ListenDrops) },
+        drops: sum((x) => x.tcp?.drops),
+        socket_drops: sum((x) => x.tcp?.socket_drops),
+      },
+    };
+    const inStats: Json | undefined = mine.length > 0 ? { ...mine[0], drops: mine.reduce((n, s) => n + s.drops, 0) } : undefined;
     const overflows = n1.TcpExtListenOverflows - n0.TcpExtListenOverflows;
     const drops = n1.TcpExtListenDrops - n0.TcpExtListenDrops;
     const ss = ssDrops(l.port);
     const sockets = await runCli(['sockets', '--proto', 'tcp', '--format', 'ndjson']);
     expect(sockets.code, sockets.stderr).toBe(0);
     const row = sockets.stdout.split('\n').filter(Boolean).map((x) => JSON.parse(x) as Json).find((x) => x.inode === l.inode);
-    const inStats = (iv.delta.sockets as Json[]).find((s) => s.inode === l.inode);
-    console.log(`[tcp-listen] port ${l.port}: nstat ListenOverflows +${overflows} ListenDrops +${drops}; stats ${JSON.stringify(iv.tcp?.TcpExt)}; ss d${ss}; sockets row ${JSON.stringify(row)}; stats socket ${JSON.stringify(inStats)}`);
+    console.log(`[tcp-listen] port ${l.port}: nstat ListenOverflows +${overflows} ListenDrops +${drops}; stats (${ivs.length} intervals) ${JSON.stringify(iv.tcp)}; ss d${ss}; sockets row ${JSON.stringify(row)}; stats socket ${JSON.stringify(inStats)}`);
     expect(overflows).toBeGreaterThan(100);
     // The stats interval encloses the storm; nstat's reads enclose the interval.
     expect(iv.tcp.TcpExt.ListenOverflows).toBe(overflows);
@@ -62,9 +76,14 @@ describeLive('TCP listen overflows: counters and the listener socket (sock_diag)
 
   it('rxtrace top during a connect storm names the overflowing listener and its process, and shows the tcp line', async () => {
     const l = await startListener();
-    const top = startCli(['top', '-i', '1', '-n', '4']);
-    await sleep(1200);
+    // As above: the storm waits for top's first screen, and top draws two more after it.
+    const top = startCli(['top', '-i', '1']);
+    const screens = () => top.lines.filter((x) => x.startsWith('rxtrace top ')).length;
+    await top.waitForLines(1);
     execFileSync('python3', ['-c', STORM, String(l.port)]);
+    const after = screens() + 2;
+    await pollUntil(screens, (n) => n >= after, 20_000 * TIME_SCALE);
+    top.signal('SIGINT');
     const r = await top.exited;
     expect(r.code, r.stderr).toBe(0);
     const rows = r.stdout.split('\n').filter((x) => x.includes(`127.0.0.1:${l.port}`));
@@ -82,7 +101,7 @@ describeLive('TCP listen overflows: counters and the listener socket (sock_diag)
     const port = await freePort(); // free for UDP; serve binds TCP on it, and says so if it cannot
     const serve = startCli(['serve', '--listen', `127.0.0.1:${port}`]);
     const scrape = async (): Promise<string> => {
-      for (let i = 0; i < 50; i++) {
+      for (let i = 0; i < 50 * TIME_SCALE; i++) {
         try {
           return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
         } catch {

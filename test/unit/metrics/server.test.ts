@@ -118,6 +118,35 @@ describe('metrics server', () => {
     await srv.close();
   });
 
+  it('close() waits for a scrape its scraper gave up on, so serve may then close what it reads', async () => {
+    // A loaded host: the scrape outlasts the scraper's timeout, which hangs up. close() must not
+    // resolve while the scrape still runs (serve would close the drop counters under it).
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let began = false;
+    const srv = await startMetricsServer({
+      host: '127.0.0.1',
+      port: 0,
+      scrape: async () => {
+        began = true;
+        await gate;
+        return { body: 'x 1\n', contentType: 'text/plain; version=0.0.4; charset=utf-8', delivered: () => {} };
+      },
+    });
+    const req = http.request({ host: '127.0.0.1', port: srv.address.port, path: '/metrics', agent: false });
+    req.on('error', () => {});
+    req.end();
+    await pollFor(() => began);
+    req.destroy();
+    let closed = false;
+    const closing = srv.close().then(() => (closed = true));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(closed).toBe(false);
+    release();
+    await closing;
+    expect(closed).toBe(true);
+  });
+
   it('an address in use is EADDRINUSE (exit 75), with a hint', async () => {
     const registry = new Registry();
     const a = await startMetricsServer({ host: '127.0.0.1', port: 0, scrape: plainScrape(registry) });
