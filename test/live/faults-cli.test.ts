@@ -210,7 +210,7 @@ describeLive('fault matrix: command line and output', () => {
       // The default is 127.0.0.1:9469. If another test holds 9469 right now, the refusal still
       // names the loopback address it tried.
       const cli = startCli(['serve', '--no-trace'], { timeoutMs: 60_000 });
-      const deadline = Date.now() + 20_000;
+      const deadline = Date.now() + 20_000 * TIME_SCALE;
       let listening: string[] = [];
       while (Date.now() < deadline && listening.length === 0) {
         await sleep(100);

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.js';
-import { assertBuilt, onlineCpuCount, runCli, runShell, stopAllCli } from '../helpers/cli.js';
+import { assertBuilt, onlineCpuCount, runCli, runShell, stopAllCli, TIME_SCALE } from '../helpers/cli.js';
 import { describeLive } from '../helpers/live.js';
 import { eventPort, kernelLayout, portFilter } from '../helpers/kernel.js';
 import { freePort } from '../helpers/ports.js';
@@ -147,7 +147,8 @@ describeLive('fault matrix: OS resources and a changing system', () => {
       console.log(`[faults-resources] EMFILE sweep (node loads at ulimit -n ${floor}; ${need} perf fds): ${outcomes.join(' ')}`);
       expect(sawEmfile, 'some limit ran out of fds').toBe(true);
       expect(sawOk, 'a higher limit traced').toBe(true);
-    });
+      // A CLI start-up per limit tried: under emulation each node start alone takes 8-15 s.
+    }, 240_000 * TIME_SCALE);
   });
 
   describe('perf rings', () => {
@@ -277,7 +278,7 @@ async function startNobodySink(): Promise<Sink & { child: ChildProcess }> {
   const line = await new Promise<string>((resolve, reject) => {
     let buf = '';
     let err = '';
-    const t = setTimeout(() => reject(new Error(`nobody sink: no READY within 10 s: ${err}`)), 10_000);
+    const t = setTimeout(() => reject(new Error(`nobody sink: no READY within ${10 * TIME_SCALE} s: ${err}`)), 10_000 * TIME_SCALE);
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     child.stdout!.on('data', (d: Buffer) => {
       buf += d.toString();

@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { CLI, cliCommand, runShell, shellQuote, type CliResult, type RunOptions } from '../helpers/cli.js';
+import { CLI, cliCommand, runShell, shellQuote, TIME_SCALE, type CliResult, type RunOptions } from '../helpers/cli.js';
 
 export { CLI, cliCommand, shellQuote };
 
@@ -119,7 +119,7 @@ export function snapshot(): Snapshot {
 }
 
 /** Poll until this process is back at `before` (fds close a moment after a worker exits). */
-export async function expectNoLeak(before: Snapshot, label: string, timeoutMs = 3000): Promise<void> {
+export async function expectNoLeak(before: Snapshot, label: string, timeoutMs = 3000 * TIME_SCALE): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let now = snapshot();
   while (Date.now() < deadline && (now.fds !== before.fds || now.perf !== before.perf || now.readers !== before.readers)) {
@@ -234,7 +234,7 @@ export interface ShellCli {
  * Readiness before a signal: resolve once the CLI has printed at least `n` complete stdout lines;
  * throw after `timeoutMs` (or when it exits first), saying how many it printed.
  */
-export async function waitForStdoutLines(cli: ShellCli, n: number, timeoutMs = 20_000): Promise<void> {
+export async function waitForStdoutLines(cli: ShellCli, n: number, timeoutMs = 20_000 * TIME_SCALE): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const count = (): number => cli.stdout().split('\n').length - 1;
   while (count() < n) {
@@ -269,7 +269,7 @@ export function startShellCli(
   const timer = setTimeout(() => {
     timedOut = true;
     child.kill('SIGKILL');
-  }, opts.timeoutMs ?? 120_000);
+  }, (opts.timeoutMs ?? 120_000) * TIME_SCALE); // slower machines get longer, as in helpers/cli.ts
   const exited = new Promise<CliResult>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code, signal) => {
@@ -285,7 +285,7 @@ export function startShellCli(
     stdout: () => out,
     stderr: () => err,
     exited,
-    async waitForPerfFds(n, timeoutMs = 30_000, settleMs = 300) {
+    async waitForPerfFds(n, timeoutMs = 30_000 * TIME_SCALE, settleMs = 300) {
       const deadline = Date.now() + timeoutMs;
       while (perfFdCount(pid) < n) {
         if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the CLI exited before tracing: ${err.trim()}`);
