@@ -4,7 +4,7 @@ import { ownNetns, readTables, type ReadTablesOptions } from './procnet/netns-ta
 import { openSocketSource } from './sockdiag/select.js';
 import type { SocketInfo } from './decode/events.js';
 import { OwnerCgroups } from './attribute/owner-cgroups.js';
-import { scanSocketOwners, type SocketOwners } from './procnet/owners.js';
+import { scanSocketOwners, type Owner, type SocketOwners } from './procnet/owners.js';
 import { SOCKET_TABLES, type SocketTable } from './procnet/sockets.js';
 
 export interface SocketSnapshotRow extends SocketInfo {
@@ -63,9 +63,18 @@ export async function readSockets(opts: ReadSocketsOptions = {}): Promise<Socket
       netns: r.netns || null,
       state: r.state,
       uid: r.uid,
-      owners: opts.cgroups === 'dropping' && !r.drops ? owners.byInode.get(r.inode) ?? [] : cgroups.owners(owners.byInode.get(r.inode) ?? []),
+      owners: rowOwners(owners.byInode.get(r.inode) ?? [], r.drops, cgroups, opts.cgroups ?? 'all'),
     });
   }
   rows.sort((a, b) => (b.drops ?? 0) - (a.drops ?? 0) || a.table.localeCompare(b.table) || a.local.localeCompare(b.local) || a.inode - b.inode);
   return rows;
+}
+
+/**
+ * A row's owners, with their cgroup keys under the `cgroups` rule of ReadSocketsOptions: every
+ * caller that sets a row's owners (a first read, a rescan, TCP rows) goes through here, so no
+ * path hands out owners without the keys the first read gave them.
+ */
+export function rowOwners(list: readonly Owner[], drops: number | null | undefined, cgroups: OwnerCgroups, rule: 'all' | 'dropping'): Owner[] {
+  return rule === 'dropping' && !drops ? (list as Owner[]) : cgroups.owners(list);
 }

@@ -15,7 +15,8 @@ import { readNetstat } from '../procnet/netstat.js';
 import { readProtoMem, readSockstat, type ProtoMem, type Sockstat } from '../procnet/sockstat.js';
 import { readSoftnetStat, type SoftnetRow } from '../procnet/softnet.js';
 import { readAllDeviceStatsSync } from '../procnet/sysfs-stats.js';
-import { readSockets, type SocketSnapshotRow } from '../sockets.js';
+import { OwnerCgroups } from '../attribute/owner-cgroups.js';
+import { readSockets, rowOwners, type SocketSnapshotRow } from '../sockets.js';
 import { readTcpSockets } from '../tcp-sockets.js';
 
 export interface SnmpRead {
@@ -164,7 +165,9 @@ export async function readSnapshot(opts: SnapshotOptions = {}): Promise<CounterS
     });
     if (tcp) {
       // TIME_WAIT and request sockets have no inode (0) and no drops: nothing to follow.
-      for (const r of tcp.rows) if (r.inode !== 0) snap.sockets.set(r.inode, r);
+      // Listeners that dropped get their owners' cgroup keys, as UDP rows do.
+      const cgroups = new OwnerCgroups(procRoot);
+      for (const r of tcp.rows) if (r.inode !== 0) snap.sockets.set(r.inode, { ...r, owners: rowOwners(r.owners, r.drops, cgroups, 'dropping') });
       snap.tcpRead = true;
       for (const e of tcp.errors) errors.push({ source: 'tcp_sockets', code: (e as RxtraceError).code ?? 'EIO', message: e.message });
     }
@@ -213,9 +216,10 @@ export interface SnapshotReaderOptions extends Omit<SnapshotOptions, 'owners'> {
 /**
  * readSnapshot once per interval, for `stats` and `top`. The owner scan (a readlink of every fd
  * of every process) is most of a snapshot's cost (figures: docs/bench.md). Owners change far
- * less often than counters, so a scan is
- * reused for `ownersMaxAgeMs`; but a socket whose drops rose and that has no owner in the scan
- * (opened since) gets a fresh scan at once, since the dropping sockets are the ones to name.
+ * less often than counters, so a scan is reused for `ownersMaxAgeMs`; but a socket whose drops
+ * rose and that has no owner in the scan (opened since) gets a fresh scan at once, since the
+ * dropping sockets are the ones to name. Owners from that rescan carry their cgroup keys, as
+ * the first read's do.
  */
 export class SnapshotReader {
   private owners?: SocketOwners;
@@ -240,7 +244,10 @@ export class SnapshotReader {
       if (owners) {
         this.owners = owners;
         this.ownersAt = performance.now();
-        for (const row of snap.sockets.values()) row.owners = owners.byInode.get(row.inode) ?? [];
+        // The same rule as the first read (readSockets' 'dropping'): a rescan's owners carry
+        // cgroup, unit, container and pod too.
+        const cgroups = new OwnerCgroups(procRoot);
+        for (const row of snap.sockets.values()) row.owners = rowOwners(owners.byInode.get(row.inode) ?? [], row.drops, cgroups, 'dropping');
       }
     }
     this.prev = snap;
