@@ -50,7 +50,7 @@ export async function readSockets(opts: ReadSocketsOptions = {}): Promise<Socket
   const broken = read.errors?.find((e) => e.code !== 'EACCES' && e.code !== 'EPERM');
   if (broken) throw broken;
   const rows: SocketSnapshotRow[] = [];
-  const cgroups = new OwnerCgroups(procRoot);
+  const withCgroups = ownersWithCgroups(procRoot, opts.cgroups ?? 'all');
   for (const r of read.rows.values()) {
     rows.push({
       table: r.table,
@@ -63,7 +63,7 @@ export async function readSockets(opts: ReadSocketsOptions = {}): Promise<Socket
       netns: r.netns || null,
       state: r.state,
       uid: r.uid,
-      owners: rowOwners(owners.byInode.get(r.inode) ?? [], r.drops, cgroups, opts.cgroups ?? 'all'),
+      owners: withCgroups(owners.byInode.get(r.inode) ?? [], r.drops),
     });
   }
   rows.sort((a, b) => (b.drops ?? 0) - (a.drops ?? 0) || a.table.localeCompare(b.table) || a.local.localeCompare(b.local) || a.inode - b.inode);
@@ -71,10 +71,12 @@ export async function readSockets(opts: ReadSocketsOptions = {}): Promise<Socket
 }
 
 /**
- * A row's owners, with their cgroup keys under the `cgroups` rule of ReadSocketsOptions: every
- * caller that sets a row's owners (a first read, a rescan, TCP rows) goes through here, so no
- * path hands out owners without the keys the first read gave them.
+ * Owners with their cgroup keys under the `cgroups` rule of ReadSocketsOptions, for one read
+ * (each owner pid's cgroup file is read once). Every path that sets a row's owners (readSockets,
+ * SnapshotReader's rescan, TCP listeners in a snapshot) goes through one of these, so none hands
+ * out owners without the keys the first read gave them.
  */
-export function rowOwners(list: readonly Owner[], drops: number | null | undefined, cgroups: OwnerCgroups, rule: 'all' | 'dropping'): Owner[] {
-  return rule === 'dropping' && !drops ? (list as Owner[]) : cgroups.owners(list);
+export function ownersWithCgroups(procRoot: string, rule: 'all' | 'dropping'): (list: readonly Owner[], drops: number | null | undefined) => Owner[] {
+  const cgroups = new OwnerCgroups(procRoot);
+  return (list, drops) => (rule === 'dropping' && !drops ? (list as Owner[]) : cgroups.owners(list));
 }

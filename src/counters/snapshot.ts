@@ -15,8 +15,7 @@ import { readNetstat } from '../procnet/netstat.js';
 import { readProtoMem, readSockstat, type ProtoMem, type Sockstat } from '../procnet/sockstat.js';
 import { readSoftnetStat, type SoftnetRow } from '../procnet/softnet.js';
 import { readAllDeviceStatsSync } from '../procnet/sysfs-stats.js';
-import { OwnerCgroups } from '../attribute/owner-cgroups.js';
-import { readSockets, rowOwners, type SocketSnapshotRow } from '../sockets.js';
+import { ownersWithCgroups, readSockets, type SocketSnapshotRow } from '../sockets.js';
 import { readTcpSockets } from '../tcp-sockets.js';
 
 export interface SnmpRead {
@@ -166,8 +165,8 @@ export async function readSnapshot(opts: SnapshotOptions = {}): Promise<CounterS
     if (tcp) {
       // TIME_WAIT and request sockets have no inode (0) and no drops: nothing to follow.
       // Listeners that dropped get their owners' cgroup keys, as UDP rows do.
-      const cgroups = new OwnerCgroups(procRoot);
-      for (const r of tcp.rows) if (r.inode !== 0) snap.sockets.set(r.inode, { ...r, owners: rowOwners(r.owners, r.drops, cgroups, 'dropping') });
+      const withCgroups = ownersWithCgroups(procRoot, 'dropping');
+      for (const r of tcp.rows) if (r.inode !== 0) snap.sockets.set(r.inode, { ...r, owners: withCgroups(r.owners, r.drops) });
       snap.tcpRead = true;
       for (const e of tcp.errors) errors.push({ source: 'tcp_sockets', code: (e as RxtraceError).code ?? 'EIO', message: e.message });
     }
@@ -246,8 +245,8 @@ export class SnapshotReader {
         this.ownersAt = performance.now();
         // The same rule as the first read (readSockets' 'dropping'): a rescan's owners carry
         // cgroup, unit, container and pod too.
-        const cgroups = new OwnerCgroups(procRoot);
-        for (const row of snap.sockets.values()) row.owners = rowOwners(owners.byInode.get(row.inode) ?? [], row.drops, cgroups, 'dropping');
+        const withCgroups = ownersWithCgroups(procRoot, 'dropping');
+        for (const row of snap.sockets.values()) row.owners = withCgroups(owners.byInode.get(row.inode) ?? [], row.drops);
       }
     }
     this.prev = snap;
