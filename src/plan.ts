@@ -10,6 +10,7 @@ import { fullName, listEvents, readEventFiles, resolveEventName } from './tracef
 import { withTracefs, type TracefsOptions } from './tracefs/locate.js';
 import { udp6EventFires, udp6KfreeFilter } from './plan-udp6.js';
 import { TCP_EVENTS, tcpReasons } from './plan-tcp.js';
+import type { SocketTable } from './procnet/sockets.js';
 
 /** The source article's three socket-level drop tracepoints. */
 export const DEFAULT_EVENTS = ['udp:udp_fail_queue_rcv_skb', 'sock:sock_rcvqueue_full', 'sock:sock_exceed_buf_limit'];
@@ -157,7 +158,7 @@ function udp6Fallback(root: string, available: string[], schemas: EventSchema[],
     notice('this kernel fires no udp:udp_fail_queue_rcv_skb for IPv6 UDP drops (before 6.5), and its skb:kfree_skb has no drop reasons: IPv6 UDP drops are seen only in the counters (rxtrace stats)');
     return undefined;
   }
-  notice('this kernel fires no udp:udp_fail_queue_rcv_skb for IPv6 UDP drops (before 6.5): tracing skb:kfree_skb for IPv6 SOCKET_RCVBUFF/PROTO_MEM drops too; they are matched to a socket by whose drops rose (rcvbuf) or are left unmatched (protocol memory)');
+  notice('this kernel fires no udp:udp_fail_queue_rcv_skb for IPv6 UDP drops (before 6.5): tracing skb:kfree_skb for IPv6 SOCKET_RCVBUFF/PROTO_MEM drops too; they are matched to a socket by whose drops rose (protocol memory: among the UDP and TCP sockets)');
   return { schema: schema.id !== files.id ? { ...schema, id: files.id } : schema, filter };
 }
 
@@ -204,4 +205,20 @@ function planFilters(schemas: EventSchema[], opts: PlanOptions, missing: string[
   }
   if (dropped.length) notice(`filter "${opts.filter}" does not apply to ${dropped.join('; ')}: not tracing those`);
   return { events: out, missing, port: opts.port };
+}
+
+/**
+ * The UDP tables attribution may read for the `--port` socket only (the start-up read lists just
+ * that port's sockets: fast at any scale). A UDP event without a port field scopes nothing. A
+ * kfree_skb never has a port: its socket is found by whose `drops` rose, which needs its tables
+ * read whole from the start (else the first drops, with no whole read before them, are
+ * `ambiguous` and --port drops them): udp6 only for the IPv6 fallback (its kernel filter keeps
+ * IPv6 packets only), udp and udp6 for a kfree_skb the user asked for.
+ */
+export function portScopedTables(plan: EventPlan): SocketTable[] {
+  if (plan.port === undefined) return [];
+  if (plan.events.some((e) => e.portInUserSpace && e.compiled.schema.system.startsWith('udp'))) return [];
+  const kfree = plan.events.some((e) => e.compiled.event === 'skb:kfree_skb');
+  if (!kfree) return ['udp', 'udp6'];
+  return plan.udp6Fallback ? ['udp'] : [];
 }

@@ -3,7 +3,7 @@
 import { ownNetns, readTables, type ReadTablesOptions } from './procnet/netns-tables.js';
 import { openSocketSource } from './sockdiag/select.js';
 import type { SocketInfo } from './decode/events.js';
-import { OwnerCgroups } from './attribute/owner-cgroups.js';
+import { OwnerCgroups } from './procnet/owner-cgroups.js';
 import { scanSocketOwners, type Owner, type SocketOwners } from './procnet/owners.js';
 import { SOCKET_TABLES, type SocketTable } from './procnet/sockets.js';
 
@@ -12,6 +12,8 @@ export interface SocketSnapshotRow extends SocketInfo {
   /** sk_state (7 = unconnected, 1 = connected). */
   state: number;
   uid: number;
+  /** sk_rcvbuf: the buffer `rx_queue` fills (sock_diag only; absent from the /proc source and for ping sockets). */
+  rcvbuf?: number;
 }
 
 export interface ReadSocketsOptions {
@@ -52,7 +54,7 @@ export async function readSockets(opts: ReadSocketsOptions = {}): Promise<Socket
   const rows: SocketSnapshotRow[] = [];
   const withCgroups = ownersWithCgroups(procRoot, opts.cgroups ?? 'all');
   for (const r of read.rows.values()) {
-    rows.push({
+    const row: SocketSnapshotRow = {
       table: r.table,
       inode: r.inode,
       local: r.localText,
@@ -64,7 +66,9 @@ export async function readSockets(opts: ReadSocketsOptions = {}): Promise<Socket
       state: r.state,
       uid: r.uid,
       owners: withCgroups(owners.byInode.get(r.inode) ?? [], r.drops),
-    });
+    };
+    if (r.rcvbuf !== undefined) row.rcvbuf = r.rcvbuf;
+    rows.push(row);
   }
   rows.sort((a, b) => (b.drops ?? 0) - (a.drops ?? 0) || a.table.localeCompare(b.table) || a.local.localeCompare(b.local) || a.inode - b.inode);
   return rows;

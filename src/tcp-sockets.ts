@@ -1,9 +1,12 @@
 // TCP sockets in every network namespace through sock_diag (what `ss -tam` shows): state, the
 // queues (for a listener: the accept queue against its backlog), sk_drops (a listener's rises on
 // every accept-queue overflow: the only per-socket trace of a listen overflow), uid, inode and
-// owners. /proc/net/tcp has no drops column, so sock_diag is the source; when it cannot be used
-// the caller says so (RXTRACE_SOCKET_SOURCE=proc gives no TCP drops).
+// owners. /proc/net/tcp has no drops column, so sock_diag is the source; `sockets` falls back to
+// /proc/net/tcp when it cannot be used (RXTRACE_SOCKET_SOURCE=proc), with drops null, and says so.
+import { errnoCode, type RxtraceError } from './errors.js';
 import { ownNetns } from './procnet/netns-tables.js';
+import { readSocketTable, TCP_TABLES, type SocketRow } from './procnet/sockets.js';
+import { requestedSource, SOURCE_ENV } from './sockdiag/select.js';
 import type { SocketOwners } from './procnet/owners.js';
 import { formatSockaddr } from './procnet/addr.js';
 import { AF_INET, AF_INET6, EXT_SKMEMINFO, IPPROTO_TCP, SockDiagSource, type DiagSocket, type NetnsRef } from './sockdiag/index.js';
@@ -41,6 +44,7 @@ export function tcpRow(d: DiagSocket, netns: number, owners: SocketOwners['byIno
     uid: d.uid,
     owners: owners.get(d.inode) ?? [],
   };
+  if (d.mem) row.rcvbuf = d.mem.rcvbuf;
   if (listen) {
     row.accept_queue = d.rqueue;
     row.backlog = d.wqueue;
@@ -48,13 +52,44 @@ export function tcpRow(d: DiagSocket, netns: number, owners: SocketOwners['byIno
   return row;
 }
 
+export interface TcpSocketsRead {
+  rows: TcpSocketRow[];
+  errors: Error[];
+  /** Where the rows came from: /proc/net/tcp{,6} rows carry no drops (null). */
+  source: 'sock_diag' | 'proc';
+  /** Why /proc (the environment, no sock_diag…), when it is. */
+  why?: string;
+}
+
 /**
  * Every TCP socket (all states, IPv4 and IPv6) of every namespace that has a process. Throws the
  * sock_diag error of our own namespace (ENOSYS: addon without it; EPERM…); another namespace
  * that cannot be reached is skipped and named in `errors`. `states`: a bitmask of 1 << state
- * (LISTEN_STATES: listeners only, what explain reads), all states when absent.
+ * (LISTEN_STATES: listeners only, what explain reads), all states when absent. `proc`: fall back
+ * to /proc/net/tcp{,6} (RXTRACE_SOCKET_SOURCE=proc, no sock_diag, a fixture procRoot) instead of
+ * throwing: rows without drops (that table has no such column), what `sockets` shows.
  */
-export async function readTcpSockets(owners: SocketOwners, procRoot = '/proc', source?: SockDiagSource, states?: number): Promise<{ rows: TcpSocketRow[]; errors: Error[] }> {
+export async function readTcpSockets(owners: SocketOwners, procRoot = '/proc', source?: SockDiagSource, states?: number, proc = false, env: NodeJS.ProcessEnv = process.env): Promise<TcpSocketsRead> {
+  let why: string | undefined;
+  if (proc && !source) {
+    const want = requestedSource(env);
+    if (want === 'proc') why = `${SOURCE_ENV}=proc`;
+    else if (procRoot !== '/proc') why = `procRoot is ${procRoot}`;
+  }
+  if (why === undefined) {
+    try {
+      return await readTcpDiag(owners, procRoot, source, states);
+    } catch (e) {
+      const code = (e as RxtraceError).code;
+      // Refused for a reason /proc can help with: no sock_diag in the addon or no tcp_diag in the kernel.
+      if (!proc || source || requestedSource(env) === 'sock_diag' || !['ENOSYS', 'ENOENT', 'EPROTONOSUPPORT', 'EOPNOTSUPP'].includes(code)) throw e;
+      why = `sock_diag unavailable: ${(e as Error).message}`;
+    }
+  }
+  return { ...(await readTcpProc(owners, procRoot, states)), source: 'proc', why };
+}
+
+async function readTcpDiag(owners: SocketOwners, procRoot: string, source: SockDiagSource | undefined, states: number | undefined): Promise<TcpSocketsRead> {
   const diag = source ?? SockDiagSource.open(procRoot);
   const self = ownNetns(procRoot);
   const rows: TcpSocketRow[] = [];
@@ -79,5 +114,57 @@ export async function readTcpSockets(owners: SocketOwners, procRoot = '/proc', s
   } finally {
     if (!source) diag.close();
   }
+  return { rows, errors, source: 'sock_diag' };
+}
+
+/** /proc/net/tcp{,6} of each namespace (through one of its pids): the queues and state, drops null. */
+async function readTcpProc(owners: SocketOwners, procRoot: string, states: number | undefined): Promise<{ rows: TcpSocketRow[]; errors: Error[] }> {
+  const self = ownNetns(procRoot);
+  const rows: TcpSocketRow[] = [];
+  const errors: Error[] = [];
+  const spaces = new Map(owners.pidsByNetns);
+  spaces.set(self, []);
+  for (const [ns, pids] of spaces) {
+    for (const table of TCP_TABLES) {
+      let last: unknown;
+      let done = false;
+      for (const pid of ns === self ? [undefined] : pids) {
+        try {
+          for (const r of await readSocketTable(table, procRoot, pid)) {
+            if (states !== undefined && ((states >>> r.state) & 1) === 0) continue;
+            rows.push(procRow(r, table as 'tcp' | 'tcp6', ns, owners.byInode));
+          }
+          done = true;
+          break;
+        } catch (e) {
+          last = e;
+          if (errnoCode(e) === 'ESRCH' || errnoCode(e) === 'EACCES') continue;
+          break;
+        }
+      }
+      if (!done && last !== undefined) errors.push(last as Error);
+    }
+  }
   return { rows, errors };
+}
+
+function procRow(r: SocketRow, table: 'tcp' | 'tcp6', netns: number, owners: SocketOwners['byInode']): TcpSocketRow {
+  const row: TcpSocketRow = {
+    table,
+    inode: r.inode,
+    local: r.localText,
+    remote: r.remoteText,
+    rx_queue: r.rx_queue,
+    tx_queue: r.tx_queue,
+    drops: null,
+    netns: netns || null,
+    state: r.state,
+    state_name: TCP_STATES[r.state] ?? String(r.state),
+    uid: r.uid,
+    owners: r.inode === 0 ? [] : owners.get(r.inode) ?? [],
+  };
+  // A listener's rx_queue is its accept queue (sk_ack_backlog); /proc does not print its backlog
+  // (tx_queue is write_seq - snd_una there, 0), so `backlog` stays absent.
+  if (r.state === TCP_LISTEN) row.accept_queue = r.rx_queue;
+  return row;
 }

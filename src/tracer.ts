@@ -15,7 +15,7 @@ import type { DropEvent, LostEvent } from './decode/events.js';
 import { fromNativeError, RxtraceError } from './errors.js';
 import { loadNative, type NativePerfSession } from './native.js';
 import { checkRingPages, defaultRingPages, sessionOptions } from './ring-sizing.js';
-import { buildPlan, type EventPlan, type PlanOptions } from './plan.js';
+import { buildPlan, portScopedTables, type EventPlan, type PlanOptions } from './plan.js';
 import { hasOwnerSelector, ownersMatch } from './owner-match.js';
 
 export type TraceRecord = DropEvent | LostEvent;
@@ -368,9 +368,10 @@ export async function openTracer(options: TracerOptions = {}): Promise<RxTracer>
   const resolve = options.resolve !== false || hasOwnerSelector(options);
   let attributor: Attributor | undefined;
   // --port applied in the kernel to the UDP event: only that port's UDP sockets can be asked about
-  // (the port-less events concern ping/raw sockets, which are read whole).
-  const onlyPort = plan.port !== undefined && plan.events.every((e) => !e.portInUserSpace || !e.compiled.schema.system.startsWith('udp')) ? [plan.port] : undefined;
-  if (resolve) attributor = options.attributor ? await options.attributor(plan) : await ProcAttributor.create({ ports: onlyPort });
+  // (the port-less events concern ping/raw sockets, which are read whole; kfree_skb: plan.ts).
+  const portTables = portScopedTables(plan);
+  const onlyPort = plan.port !== undefined && portTables.length > 0 ? [plan.port] : undefined;
+  if (resolve) attributor = options.attributor ? await options.attributor(plan) : await ProcAttributor.create({ ports: onlyPort, portTables, tcp: plan.events.some((e) => e.compiled.event === 'skb:kfree_skb') });
   if (options.signal?.aborted) {
     attributor?.close();
     throw abortedDuringOpen();

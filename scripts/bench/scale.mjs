@@ -110,9 +110,13 @@ async function runCase(label, idle, netnsCount) {
     const ssAll = timed('ss', ['-uamnp']);
     const rxNoOwners = timed(process.execPath, [RXTRACE, 'sockets', '--no-owners', '--table', 'udp', '--format', 'ndjson']);
     const rxOwners = timed(process.execPath, [RXTRACE, 'sockets', '--table', 'udp', '--format', 'ndjson']);
+    // What polling costs on this host: 10 refreshes 1 s apart (CPU of the whole process).
+    const topRun = await polled(['top', '-i', '1', '-n', '10']);
+    const statsRun = await polled(['stats', '-i', '1', '-n', '10', '--format', 'ndjson']);
     sink.child.stdin.end();
     await sink.exited;
     const r = {
+      topCpuS: topRun.cpuS, topWallS: topRun.wallS, statsCpuS: statsRun.cpuS, statsWallS: statsRun.wallS,
       label, idle, netns: netnsCount, drops, events, right, cpuS: st.used(), rssMiB: st.rss, startupS: startup, overrunS: wall - DURATION - startup,
       ssFilteredS: ssFiltered.s, ssAllPS: ssAll.s, rxSocketsNoOwnersS: rxNoOwners.s, rxSocketsS: rxOwners.s, summary: tr.stderr.trim().split('\n').pop(),
     };
@@ -124,6 +128,17 @@ async function runCase(label, idle, netnsCount) {
   }
 }
 
+/** rxtrace `args` to its end: its CPU seconds (all threads) and wall time. */
+async function polled(args) {
+  const p = launch(process.execPath, [RXTRACE, ...args], { stdin: 'ignore', stdout: 'devnull' });
+  const st = follow(p.pid);
+  const t0 = performance.now();
+  await p.exited;
+  st.stop();
+  if (p.exitCode !== 0) throw new Error(`rxtrace ${args.join(' ')} failed: ${p.stderr}`);
+  return { cpuS: st.used(), wallS: (performance.now() - t0) / 1000 };
+}
+
 const f = (x, d = 2) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '?');
 
 export async function runScale() {
@@ -132,9 +147,9 @@ export async function runScale() {
   if (WITH_NETNS) cases.push({ label: `${Math.max(...COUNTS)} in 50 netns`, idle: Math.max(...COUNTS), netns: 50 });
   const res = [];
   for (const c of cases) res.push(await runCase(c.label, c.idle, c.netns));
-  const head = '| idle UDP sockets | drops right / kernel | rxtrace CPU s | peak RSS MiB | start-up s | --duration overrun s | `ss -uamn sport=P` s | `ss -uamnp` s | `rxtrace sockets --no-owners` s | `rxtrace sockets` s |';
-  const rows = res.map((r) => `| ${r.label} | ${r.right} / ${r.drops} | ${f(r.cpuS)} | ${f(r.rssMiB, 0)} | ${f(r.startupS)} | ${f(r.overrunS)} | ${f(r.ssFilteredS, 3)} | ${f(r.ssAllPS)} | ${f(r.rxSocketsNoOwnersS)} | ${f(r.rxSocketsS)} |`);
-  const table = [head, '|--:|--|--:|--:|--:|--:|--:|--:|--:|--:|', ...rows].join('\n');
+  const head = '| idle UDP sockets | drops right / kernel | rxtrace CPU s | peak RSS MiB | start-up s | --duration overrun s | `ss -uamn sport=P` s | `ss -uamnp` s | `rxtrace sockets --no-owners` s | `rxtrace sockets` s | `top -i 1 -n 10` CPU s / wall s | `stats -i 1 -n 10` CPU s / wall s |';
+  const rows = res.map((r) => `| ${r.label} | ${r.right} / ${r.drops} | ${f(r.cpuS)} | ${f(r.rssMiB, 0)} | ${f(r.startupS)} | ${f(r.overrunS)} | ${f(r.ssFilteredS, 3)} | ${f(r.ssAllPS)} | ${f(r.rxSocketsNoOwnersS)} | ${f(r.rxSocketsS)} | ${f(r.topCpuS)} / ${f(r.topWallS, 1)} | ${f(r.statsCpuS)} / ${f(r.statsWallS, 1)} |`);
+  const table = [head, '|--:|--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|', ...rows].join('\n');
   process.stdout.write(`${table}\n`);
   if (process.env.BENCH_SCALE_OUT) writeFileSync(process.env.BENCH_SCALE_OUT, JSON.stringify(res, null, 2));
   if (process.env.BENCH_DOC !== '0') {

@@ -2,23 +2,30 @@
 // its UDP event's verdict, and an unpaired one is judged by real pointer, learned rx_sk, or whose
 // drops rose. Both teach the learned map from exact answers only.
 import type { DropEvent } from '../decode/events.js';
+import { RxtraceError } from '../errors.js';
 import type { SocketTable } from '../procnet/sockets.js';
 import type { TableRead } from './history.js';
 import { NEED_POINTERS } from './history.js';
-import { isNullRxSk, kfreeDropTables, type RxSkMap } from './kfree.js';
-import { ALL_TABLES, byDrops, byPointer, type Verdict } from './strategies.js';
+import { isNullRxSk, kfreeDropTables, tcpMayUse, type RxSkMap } from './kfree.js';
+import { ALL_TABLES, ALL_WITH_TCP, byDrops, byPointer, type Verdict } from './strategies.js';
 
 // Constant arrays: ReadHistory caches windows per `tables` array.
 const NO_TABLES: readonly SocketTable[] = [];
 
 /**
  * What a kfree_skb needs read: it has no address, so a real pointer (rows from /proc, which has
- * the pointer column), a learned rx_sk, or whose drops rose (whole tables) name its socket.
+ * the pointer column), a learned rx_sk, or whose drops rose (whole tables) name its socket. A
+ * reason TCP may use brings the TCP tables in (whole: a drop on port Q while a socket on port P
+ * rose would otherwise name P). `tcpDrops`: TCP sockets are read with their drops (sock_diag).
+ * Without an rx_sk (before 6.11) only whose drops rose can, so only the tables that could hold
+ * its socket are needed (an IPv6 drop: udp6, raw6, icmp6, tcp6 for a TCP reason): a read whole
+ * on those brackets it even when the other tables were read for one port only (--port).
  */
-export function kfreeNeed(fields: Record<string, unknown>, realPointers: boolean): { tables: readonly SocketTable[]; rxSk?: string; dropTables?: readonly SocketTable[]; port: number } {
+export function kfreeNeed(fields: Record<string, unknown>, realPointers: boolean, tcpDrops = false): { tables: readonly SocketTable[]; rxSk?: string; dropTables?: readonly SocketTable[]; port: number } {
   const rxSk = typeof fields.rx_sk === 'string' && !isNullRxSk(fields.rx_sk) ? fields.rx_sk : undefined;
-  const dropTables = kfreeDropTables(fields);
-  const tables = rxSk !== undefined || dropTables ? ALL_TABLES : NO_TABLES;
+  const dropTables = kfreeDropTables(fields, tcpDrops);
+  const all = tcpMayUse(fields.reason) ? ALL_WITH_TCP : ALL_TABLES;
+  const tables = rxSk !== undefined ? all : (dropTables ?? NO_TABLES);
   return { tables, rxSk, dropTables, port: realPointers && rxSk !== undefined ? NEED_POINTERS : -1 };
 }
 
@@ -59,11 +66,24 @@ export function judgeKfree(learned: RxSkMap, realPointers: boolean, ev: DropEven
       if (row) return { match: 'learned', row, stale: a === undefined };
     }
   }
-  if (need.dropTables) {
+  // A read from /proc/net/tcp (the pointer strategy's, or the fallback source) has no TCP drops.
+  if (need.dropTables && dropsKnown(need.dropTables, before) && dropsKnown(need.dropTables, after)) {
     const v = byDrops(need.dropTables, before, after);
     // One socket's drops rose and no other could have: exact, so its rx_sk can be learned.
     if ('row' in v && need.rxSk !== undefined) learned.learn(need.rxSk, v.row.inode, v.row.table, v.row.local.port, ev.monoNs);
     return v;
   }
   return { match: 'none' };
+}
+
+/** Whether `read` carries the drops counter of every one of `tables` (absent reads: byDrops decides). */
+function dropsKnown(tables: readonly SocketTable[], read: TableRead | undefined): boolean {
+  return read?.noDrops === undefined || !tables.some((t) => read.noDrops!.has(t));
+}
+
+/** Said once when kfree_skb is traced and TCP sockets come from /proc/net/tcp (no drops column). */
+export function tcpNoDrops(why: string | undefined): RxtraceError {
+  return new RxtraceError('ENODATA', `TCP sockets are read from /proc/net/tcp (${why ?? 'sock_diag unavailable'}), which has no drops counter: TCP kfree_skb drops are matched only by real pointer or a learned rx_sk, never by whose drops rose`, {
+    hint: 'unset RXTRACE_SOCKET_SOURCE, or load tcp_diag (modprobe tcp_diag), so TCP sockets come from sock_diag with their drops',
+  });
 }

@@ -152,19 +152,42 @@ export function isNullRxSk(v: unknown): boolean {
 
 const V4_RCVBUFF: readonly SocketTable[] = ['udp', 'udp6', 'raw', 'icmp'];
 const V6_RCVBUFF: readonly SocketTable[] = ['udp6', 'raw6', 'icmp6'];
+// An IPv4 packet may reach a dual-stack tcp6/udp6 socket; an IPv6 one only the *6 tables.
+const V4_TCP: readonly SocketTable[] = ['tcp', 'tcp6'];
+const V6_TCP: readonly SocketTable[] = ['tcp6'];
+const V4_ANY: readonly SocketTable[] = ['udp', 'udp6', 'raw', 'icmp', 'tcp', 'tcp6'];
+const V6_ANY: readonly SocketTable[] = ['udp6', 'raw6', 'icmp6', 'tcp6'];
+
+/**
+ * Whether a TCP socket may have freed an skb with this reason: TCP's own (TCP_*), and the shared
+ * SOCKET_BACKLOG (tcp_add_backlog) and PROTO_MEM (tcp_data_queue when tcp_mem is over its limit;
+ * UDP, raw and ping sockets use it too). Such an event needs the TCP tables read.
+ */
+export function tcpMayUse(reason: unknown): boolean {
+  return typeof reason === 'string' && (reason.startsWith('TCP_') || reason === 'SOCKET_BACKLOG' || reason === 'PROTO_MEM');
+}
 
 /**
  * The socket tables a kfree_skb drop could come from, for the `drops` strategy (whose rise it
- * was), or undefined when the set of possible sockets is not all readable. Only SOCKET_RCVBUFF of
- * an IP packet qualifies: UDP (__udp_queue_rcv_skb) and raw/ping (sock_queue_rcv_skb_reason) use
- * it, TCP does not (it frees with PROTO_MEM, SOCKET_BACKLOG or TCP_*), and unix sockets carry no
- * IP protocol. PROTO_MEM, SOCKET_FILTER and the rest are TCP's too, and TCP sockets have no drops
- * column in /proc: judging them by the UDP sockets alone would be a guess. An IPv4 packet may
- * reach a dual-stack udp6 socket; an IPv6 one only the *6 tables.
+ * was), or undefined when the set of possible sockets is not all readable. The true socket must
+ * be among those read, and its sk_drops rose (every path that frees with these reasons bumps it
+ * first), so one riser alone is it:
+ * - SOCKET_RCVBUFF of an IP packet: UDP (__udp_queue_rcv_skb) and raw/ping
+ *   (sock_queue_rcv_skb_reason). TCP does not use it (it frees with PROTO_MEM, SOCKET_BACKLOG or
+ *   TCP_*), and unix sockets carry no IP protocol.
+ * - TCP_*: TCP sockets only (a listener included: its drops also rise on listen overflows, which
+ *   fire no event, so it then makes the answer ambiguous, never wrong).
+ * - PROTO_MEM and SOCKET_BACKLOG: every table of the packet's family, TCP's included.
+ * `tcpDrops`: whether TCP sockets are read with their drops (sock_diag). From /proc/net/tcp they
+ * have none, so a drop a TCP socket may have made cannot be judged by drops: undefined.
+ * SOCKET_FILTER and the rest stay undefined (other socket kinds use them too).
  */
-export function kfreeDropTables(fields: Record<string, unknown>): readonly SocketTable[] | undefined {
-  if (fields.reason !== 'SOCKET_RCVBUFF') return undefined;
-  if (fields.protocol === ETH_P_IP) return V4_RCVBUFF;
-  if (fields.protocol === ETH_P_IPV6) return V6_RCVBUFF;
-  return undefined;
+export function kfreeDropTables(fields: Record<string, unknown>, tcpDrops = false): readonly SocketTable[] | undefined {
+  const v4 = fields.protocol === ETH_P_IP;
+  if (!v4 && fields.protocol !== ETH_P_IPV6) return undefined;
+  const reason = fields.reason;
+  if (reason === 'SOCKET_RCVBUFF') return v4 ? V4_RCVBUFF : V6_RCVBUFF;
+  if (!tcpDrops || !tcpMayUse(reason)) return undefined;
+  if (reason === 'PROTO_MEM' || reason === 'SOCKET_BACKLOG') return v4 ? V4_ANY : V6_ANY;
+  return v4 ? V4_TCP : V6_TCP;
 }

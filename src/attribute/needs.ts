@@ -21,7 +21,8 @@ export interface Need {
 
 const NO_TABLES: readonly SocketTable[] = [];
 
-export function makeNeed(realPointers: boolean, event: string, fields: Record<string, unknown>): Need {
+/** `tcpDrops`: TCP sockets are read with their drops (sock_diag), so TCP kfree drops can be judged by them. */
+export function makeNeed(realPointers: boolean, event: string, fields: Record<string, unknown>, tcpDrops = false): Need {
   switch (event) {
     case 'udp:udp_fail_queue_rcv_skb': {
       const key = udpKey(fields);
@@ -32,7 +33,7 @@ export function makeNeed(realPointers: boolean, event: string, fields: Record<st
     case 'sock:sock_exceed_buf_limit':
       return { kind: 'global', tables: NO_TABLES, port: -1 };
     case 'skb:kfree_skb':
-      return { kind: 'kfree', ...kfreeNeed(fields, realPointers) };
+      return { kind: 'kfree', ...kfreeNeed(fields, realPointers, tcpDrops) };
     default:
       return { kind: 'other', tables: NO_TABLES, port: -1 };
   }

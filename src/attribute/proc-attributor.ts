@@ -6,45 +6,26 @@
 // verdict once per key and window, because a storm is a few flows repeated a million times.
 import { nowMonoNs } from '../decode/batch.js';
 import type { DropEvent, LostEvent, SocketInfo } from '../decode/events.js';
-import { OwnerCache } from './owner-cache.js';
+import { OwnerCache } from '../procnet/owner-cache.js';
 import type { SocketTable } from '../procnet/sockets.js';
 import { DecodedDrop } from '../decode/drop.js';
 import { RxtraceError } from '../errors.js';
-import { OwnerCgroups } from './owner-cgroups.js';
+import { OwnerCgroups } from '../procnet/owner-cgroups.js';
 import { CgroupTree } from '../procnet/cgroup-id.js';
 import { pathIdentity } from '../procnet/cgroup.js';
 import { NEED_POINTERS, ReadHistory, type NsRow } from './history.js';
 import { ownNetns, readTables, type ReadTablesOptions } from '../procnet/netns-tables.js';
 import { openSocketSource, type SourceChoice } from '../sockdiag/select.js';
 import type { SockDiagSource } from '../sockdiag/source.js';
-import { ALL_TABLES, byAddress, byDrops, type Verdict } from './strategies.js';
+import { ALL_TABLES, ALL_WITH_TCP, byAddress, byDrops, type Verdict } from './strategies.js';
 import { makeNeed, type Need } from './needs.js';
 import { copyInfo, GlobalFigures, pointersAreReal } from './event-facts.js';
-import type { AttributionStats, Attributor } from './types.js';
-import { KfreePairer, RxSkMap } from './kfree.js';
-import { applyPairs, judgeKfree } from './kfree-judge.js';
+import type { AttributionStats, Attributor, ProcAttributorOptions } from './types.js';
 
-export interface ProcAttributorOptions {
-  procRoot?: string;
-  /** Shortest gap between two table reads (default 20 ms): bounds /proc cost in a storm. */
-  minReadIntervalMs?: number;
-  /** Rescan owners (and discover new namespaces) at least this often while drops arrive (default 2000 ms). */
-  ownerRescanMs?: number;
-  /** Whether the `pointer` column holds real addresses: 'auto' reads kptr_restrict (1 + root = real). */
-  pointers?: 'auto' | 'real' | 'hashed';
-  /**
-   * Where socket tables come from: 'auto' (default: RXTRACE_SOCKET_SOURCE, else sock_diag where
-   * the kernel answers and /proc where not), 'sock_diag' or 'proc'.
-   */
-  source?: 'auto' | 'sock_diag' | 'proc';
-  /** The only local ports the trace can see (--port): the start-up read lists just those. */
-  ports?: readonly number[];
-  /**
-   * Longest an event waits for a full owner scan (the scan rate is bounded by its cost) before it
-   * goes out marked `owners_pending` (default 1000 ms).
-   */
-  maxOwnerWaitMs?: number;
-}
+export type { ProcAttributorOptions } from './types.js';
+import { KfreePairer, RxSkMap } from './kfree.js';
+import { applyPairs, judgeKfree, tcpNoDrops } from './kfree-judge.js';
+import { DropsCap } from './drops-cap.js';
 
 const NONE: Verdict = { match: 'none' };
 
@@ -65,6 +46,8 @@ export class ProcAttributor implements Attributor {
   private readonly minReadNs: number;
   private readonly ownerRescanNs: number;
   private readonly realPointers: boolean;
+  /** TCP sockets come from sock_diag, with drops (from /proc/net/tcp they have none). */
+  private tcpDrops = false;
   private readonly globalFigures: GlobalFigures;
   /** When each socket inode first appeared in a read (to know whether an owner scan postdates it). */
   private readonly firstSeen = new Map<number, number>();
@@ -91,6 +74,7 @@ export class ProcAttributor implements Attributor {
   private readonly pairer = new KfreePairer();
   private readonly udpVerdicts = new WeakMap<DropEvent, Verdict>();
   readonly learned = new RxSkMap();
+  private readonly dropsCap = new DropsCap();
 
   private constructor(opts: ProcAttributorOptions) {
     this.procRoot = opts.procRoot ?? '/proc';
@@ -116,9 +100,11 @@ export class ProcAttributor implements Attributor {
     const opened = await openSocketSource({ env, procRoot: opts.procRoot });
     a.sourceChoice = opened.choice;
     if (opened.diag) {
-      const tables = new Set(ALL_TABLES.filter((t) => opened.choice.tables[t] === 'sock_diag'));
+      const tables = new Set(ALL_WITH_TCP.filter((t) => opened.choice.tables[t] === 'sock_diag'));
       a.diag = { source: opened.diag, tables };
+      a.tcpDrops = tables.has('tcp') && tables.has('tcp6');
     }
+    if (opts.tcp && !a.tcpDrops) a.report('tcp-no-drops', tcpNoDrops(opened.choice.why.tcp), true);
     try {
       // Namespaces now (cheap: no fds); the full owner scan (100,000 fds take seconds) runs in
       // the background, so tracing starts in well under a second whatever the fd count.
@@ -126,8 +112,9 @@ export class ProcAttributor implements Attributor {
       await a.oc.refreshNamespaces();
       // The start-up read is every later event's first `before`: pinned while newer reads rotate.
       // With --port only that port's sockets (sock_diag filters in the kernel: fast at any scale).
-      const ports = opts.ports && opts.ports.length > 0 ? new Map(ALL_TABLES.filter((t) => t.startsWith('udp')).map((t) => [t, opts.ports!])) : undefined;
-      await a.read(ALL_TABLES, ports, false, true);
+      const scoped = opts.portTables ?? ALL_TABLES.filter((t) => t.startsWith('udp'));
+      const ports = opts.ports && opts.ports.length > 0 && scoped.length > 0 ? new Map(scoped.map((t) => [t, opts.ports!])) : undefined;
+      await a.read(opts.tcp ? ALL_WITH_TCP : ALL_TABLES, ports, false, true);
     } catch (e) {
       a.close();
       throw e;
@@ -226,7 +213,7 @@ export class ProcAttributor implements Attributor {
     for (const inode of r.rows.keys()) if (!this.firstSeen.has(inode)) this.firstSeen.set(inode, r.startNs);
     if (this.firstSeen.size > 4 * r.rows.size + 1024) {
       // Forget sockets that are gone, so the map tracks the live table, not history.
-      for (const inode of this.firstSeen.keys()) if (!r.rows.has(inode) && r.tables.size === ALL_TABLES.length && !r.ports) this.firstSeen.delete(inode);
+      if (ALL_TABLES.every((t) => r.tables.has(t)) && !r.ports) for (const inode of this.firstSeen.keys()) if (!r.rows.has(inode)) this.firstSeen.delete(inode);
     }
   }
 
@@ -241,7 +228,7 @@ export class ProcAttributor implements Attributor {
         if (n === undefined) {
           if (this.needs.size >= 4096) this.needs.clear();
           // readFields(): a peek that leaves the event's fast NDJSON path on.
-          n = makeNeed(this.realPointers, ev.event, ev.readFields());
+          n = makeNeed(this.realPointers, ev.event, ev.readFields(), this.tcpDrops);
           this.needs.set(k, n);
         }
         this.lastEvent = ev;
@@ -249,7 +236,7 @@ export class ProcAttributor implements Attributor {
         return n;
       }
     }
-    return makeNeed(this.realPointers, ev.event, ev.fields);
+    return makeNeed(this.realPointers, ev.event, ev.fields, this.tcpDrops);
   }
 
   /** `records`: the batch in ring order with lost records (pairing needs adjacency); default `events`. */
@@ -297,26 +284,24 @@ export class ProcAttributor implements Attributor {
     // again, and judge once more.
     const isMiss = (v: Verdict, i: number): boolean => v.match === 'none' && needs[i].tables.length > 0;
     const verdicts = new Array<Verdict>(events.length);
+    // Each verdict's window (the reads it was judged against), for the drops cap (drops-cap.ts).
+    const windows = new Array<Need['memo']>(events.length);
+    const judgeAt = (i: number, wide = false): Verdict => ((verdicts[i] = this.judge(events[i], needs[i], wide)), (windows[i] = needs[i].memo), verdicts[i]);
     let misses = false;
-    for (let i = 0; i < events.length; i++) {
-      if (isMiss((verdicts[i] = this.judge(events[i], needs[i])), i)) misses = true;
-    }
+    for (let i = 0; i < events.length; i++) if (isMiss(judgeAt(i), i)) misses = true;
     if (misses) {
-      verdicts.forEach((v, i) => {
-        if (isMiss(v, i)) verdicts[i] = this.judge(events[i], needs[i], true);
-      });
+      verdicts.forEach((v, i) => isMiss(v, i) && judgeAt(i, true));
       // A namespace born after the last look at namespaces: refresh the map (cheap: no fds), read again.
       if (verdicts.some((v, i) => isMiss(v, i) && events[i].monoNs > this.lastNsRefreshNs)) {
         this.lastNsRefreshNs = nowMonoNs();
         await this.oc.refreshNamespaces();
         this.retainNamespaces();
         await readAgain();
-        verdicts.forEach((v, i) => {
-          if (isMiss(v, i)) verdicts[i] = this.judge(events[i], needs[i], true);
-        });
+        verdicts.forEach((v, i) => isMiss(v, i) && judgeAt(i, true));
       }
     }
     applyPairs(this.udpVerdicts, this.learned, events, needs, verdicts, pairs);
+    this.dropsCap.apply(verdicts, windows, (i) => events[i].count ?? 1);
     // Owners for sockets the last full scan predates: first among their likely processes (cgroup,
     // new pids, same netns and uid); what that misses waits for a full scan (its rate is bounded
     // by its cost), at most maxOwnerWaitMs, else goes out owners_pending. An event never goes out

@@ -16,6 +16,8 @@ const UDP6_TABLES: readonly SocketTable[] = ['udp6'];
 /** Where sock_rcvqueue_full fires for IP sockets: ping sockets (and raw before 6.9). */
 export const RCVQUEUE_TABLES: readonly SocketTable[] = ['icmp', 'icmp6', 'raw', 'raw6'];
 export const ALL_TABLES: readonly SocketTable[] = ['udp', 'udp6', 'raw', 'raw6', 'icmp', 'icmp6'];
+/** ALL_TABLES and TCP's: what a kfree_skb with a reason TCP may use needs read (kfree.ts). */
+export const ALL_WITH_TCP: readonly SocketTable[] = [...ALL_TABLES, 'tcp', 'tcp6'];
 
 const WILDCARD = new Set(['0.0.0.0', '::']);
 

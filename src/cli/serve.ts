@@ -6,8 +6,7 @@
 // (every drop sampled and attributed, as `trace` does: exact for sockets that close in between).
 import type { Command } from 'commander';
 import { openCounters, type DropCounters } from '../counting.js';
-import { readCounters } from '../counters-api.js';
-import type { SourceError } from '../counters/snapshot.js';
+import { SnapshotReader, type SourceError } from '../counters/snapshot.js';
 import { onlineCpus } from '../cpus.js';
 import { RxtraceError } from '../errors.js';
 import { CountingFeed } from '../metrics/counting-feed.js';
@@ -113,11 +112,14 @@ export async function runServe(opts: ServeCliOptions): Promise<number> {
       }
       failing = now;
     };
+    // One reader for the whole run: owner scans are reused and bounded by their cost, not made
+    // per scrape (see SnapshotReader).
+    const reader = new SnapshotReader();
     const metrics = buildRegistry({
       top: opts.top,
       labels: opts.labels,
       read: async () => {
-        const snap = await readCounters();
+        const snap = await reader.read();
         if (snap.errors.length === 0) failing = new Set();
         // Counted after the socket tables were read: see counting-feed.ts.
         if (counters && counting) counting.update(counters.read(), snap.sockets);
@@ -151,7 +153,7 @@ export async function runServe(opts: ServeCliOptions): Promise<number> {
     if (counters) {
       // The baselines: the sockets' drops now, and the counts so far (~0: just opened).
       const c = new CountingFeed({ top: opts.top, cpus: onlineCpus(), events: counters.events, port: opts.port, split: opts.filter === undefined, labels: opts.labels });
-      c.update(counters.read(), (await readCounters()).sockets);
+      c.update(counters.read(), (await reader.read()).sockets);
       counting = c;
       feed = c;
     }

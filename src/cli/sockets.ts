@@ -16,7 +16,7 @@ export function registerSockets(program: Command): void {
     .command('sockets')
     .description('snapshot of UDP, raw and ICMP (or, with --proto tcp, TCP) sockets in every network namespace, with owners, sorted by drops')
     .option('--table <name...>', `tables to read (${SOCKET_TABLES.join(', ')})`, collectList)
-    .option('--proto <proto>', 'udp (UDP, raw and ICMP tables; the default), tcp (every TCP socket, as ss -tam, through sock_diag) or all', protoOption)
+    .option('--proto <proto>', 'udp (UDP, raw and ICMP tables; the default), tcp (every TCP socket, as ss -tam, through sock_diag; /proc/net/tcp without drops when RXTRACE_SOCKET_SOURCE=proc) or all', protoOption)
     .option('--dropping', 'only sockets with drops > 0')
     .option('--no-owners', 'skip the /proc/PID/fd scan for owners (fast on hosts with many open files)')
     .option('--format <fmt>', 'ndjson or text (default: ndjson when stdout is not a TTY)', formatOption)
@@ -27,8 +27,10 @@ export function registerSockets(program: Command): void {
       const owners = await scanSocketOwners('/proc', { fds: opts.owners !== false });
       let tcp: TcpSocketRow[] = [];
       if (proto !== 'udp') {
-        const r = await readTcpSockets(owners);
+        const r = await readTcpSockets(owners, '/proc', undefined, undefined, true);
         tcp = r.rows;
+        // Said once: a null is "not known", never a count of 0.
+        if (r.source === 'proc') process.stderr.write(`rxtrace: TCP sockets from /proc/net/tcp (${r.why}): that table has no drops counter, so their drops are null ("?")\n`);
         for (const e of r.errors) process.stderr.write(`rxtrace: ${e.message}\n`);
         tcp.sort((a, b) => (b.drops ?? 0) - (a.drops ?? 0) || a.table.localeCompare(b.table) || a.local.localeCompare(b.local) || a.inode - b.inode);
       }

@@ -155,6 +155,7 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
       now: new Date(),
       utf8,
       message,
+      idle: model.idle,
     };
   };
 
@@ -233,13 +234,24 @@ export async function runTop(opts: TopCliOptions): Promise<number> {
       }
       const iv: FunnelInterval = buildInterval(prev, cur);
       prev = cur;
-      if (performance.now() - rcvbufAt >= RCVBUF_EVERY_MS) {
+      // sk_rcvbuf: sock_diag rows carry it. ss is asked only for a socket worth listing that has
+      // none (ping sockets, the /proc source), not once per interval for the whole host.
+      const known = new Map<number, SkMem>();
+      let missing = false;
+      for (const s of cur.sockets?.values() ?? []) {
+        if (!s.drops && s.rx_queue === 0) continue;
+        if (s.rcvbuf !== undefined) known.set(s.inode, { rmem_alloc: s.rx_queue, rcvbuf: s.rcvbuf, drops: s.drops });
+        else missing = true;
+      }
+      if (!missing) rcvbufs = undefined;
+      else if (performance.now() - rcvbufAt >= RCVBUF_EVERY_MS) {
         rcvbufAt = performance.now();
         rcvbufs = await rcvbufReader.read(netnsPids(cur));
       }
+      for (const [inode, m] of rcvbufs ?? []) if (!known.has(inode)) known.set(inode, m);
       // Give the tracer a moment to deliver the samples taken before this read (250 ms posts).
       const complete = feed && model.tracing ? await feed.completeUntil(cur.monoNs, 400) : false;
-      model.update(iv, cur, rcvbufs, complete);
+      model.update(iv, cur, known, complete);
       if (screen) {
         if (!paused) requestDraw();
       } else if (out) {

@@ -1,7 +1,8 @@
-// Each socket's receive buffer size (sk_rcvbuf), which /proc/net/udp does not show: it comes
-// from sock_diag, which Node cannot speak, so rxtrace asks `ss -uwamne` (iproute2) and reads
-// only `ino:` and `skmem:(…rb<N>…)` from it. Best effort: without ss, or in a namespace that
-// cannot be entered, the size is unknown and `top` shows no fill for that socket.
+// Each socket's receive buffer size (sk_rcvbuf), for the sockets whose rows do not carry it:
+// sock_diag rows do (SKMEMINFO), but /proc/net/udp does not, and ping sockets have no sock_diag
+// handler. For those, rxtrace asks `ss -uwamne` (iproute2) and reads only `ino:` and
+// `skmem:(…rb<N>…)` from it. Best effort: without ss, or in a namespace that cannot be entered,
+// the size is unknown and `top` shows no fill for that socket.
 import { execFile } from 'node:child_process';
 
 export interface SkMem {

@@ -7,7 +7,10 @@
 import { RxtraceError } from '../errors.js';
 import { ownNetns } from '../procnet/netns-tables.js';
 import { readNetDev, type NetDevRow } from '../procnet/netdev.js';
+import { OwnerCache, type OwnerStats } from '../procnet/owner-cache.js';
+import { OwnerCgroups } from '../procnet/owner-cgroups.js';
 import { scanSocketOwners, type SocketOwners } from '../procnet/owners.js';
+import { nowMonoNs } from '../decode/batch.js';
 import { dict } from '../procnet/read.js';
 import { readSnmp, readSnmp6, type Snmp6Counters, type SnmpCounters } from '../procnet/snmp.js';
 import { getPageSize } from '../native.js';
@@ -208,59 +211,63 @@ async function readNetnsSnmp(procRoot: string, pids: readonly number[]): Promise
 }
 
 export interface SnapshotReaderOptions extends Omit<SnapshotOptions, 'owners'> {
-  /** Reuse an owner scan for this long (default 5000 ms). */
+  /** Reuse an owner scan for at least this long (default 5000 ms); longer where a scan costs more. */
   ownersMaxAgeMs?: number;
 }
 
 /**
- * readSnapshot once per interval, for `stats` and `top`. The owner scan (a readlink of every fd
- * of every process) is most of a snapshot's cost (figures: docs/bench.md). Owners change far
- * less often than counters, so a scan is reused for `ownersMaxAgeMs`; but a socket whose drops
- * rose and that has no owner in the scan (opened since) gets a fresh scan at once, since the
- * dropping sockets are the ones to name. Owners from that rescan carry their cgroup keys, as
- * the first read's do.
+ * readSnapshot once per interval, for `stats`, `top` and `serve`. The owner scan (a readlink of
+ * every fd of every process: 100,000 sockets are 100,000 links) is most of a snapshot's cost, and
+ * owners change far less often than counters. So a full scan is reused for `ownersMaxAgeMs`, or
+ * for 20 times its own cost when that is longer (at most ~5% of a CPU on scans, whatever the
+ * host's size: see procnet/owner-cache.ts). A socket whose drops rose and that has no owner in
+ * the scan (opened since) is looked for at once among its likely processes (new pids, its
+ * netns and uid); only what that misses waits for the next full scan the cost bound allows.
+ * Owners found that way carry their cgroup keys, as the first read's do.
  */
 export class SnapshotReader {
-  private owners?: SocketOwners;
-  private ownersAt = -Infinity;
+  private readonly cache: OwnerCache;
   private prev?: CounterSnapshot;
 
-  constructor(private readonly opts: SnapshotReaderOptions = {}) {}
+  constructor(private readonly opts: SnapshotReaderOptions = {}) {
+    this.cache = new OwnerCache(opts.procRoot ?? '/proc', opts.ownersMaxAgeMs ?? 5000);
+  }
+
+  /** Full owner scans and targeted lookups so far (for the bench and tests). */
+  get ownerStats(): OwnerStats {
+    return this.cache.stats;
+  }
 
   async read(): Promise<CounterSnapshot> {
-    const procRoot = this.opts.procRoot ?? '/proc';
-    const maxAge = this.opts.ownersMaxAgeMs ?? 5000;
     if (this.opts.sockets === false) return readSnapshot(this.opts);
-    let fresh = false;
-    if (!this.owners || performance.now() - this.ownersAt > maxAge) {
-      this.owners = await scanSocketOwners(procRoot).catch(() => undefined);
-      this.ownersAt = performance.now();
-      fresh = true;
-    }
-    const snap = await readSnapshot({ ...this.opts, owners: this.owners });
-    if (!fresh && snap.sockets && this.unownedDropper(snap)) {
-      const owners = await scanSocketOwners(procRoot).catch(() => undefined);
-      if (owners) {
-        this.owners = owners;
-        this.ownersAt = performance.now();
-        // The same rule as the first read (readSockets' 'dropping'): a rescan's owners carry
-        // cgroup, unit, container and pod too.
-        const withCgroups = ownersWithCgroups(procRoot, 'dropping');
-        for (const row of snap.sockets.values()) row.owners = withCgroups(owners.byInode.get(row.inode) ?? [], row.drops);
+    if (!this.cache.scan || nowMonoNs() >= this.cache.nextFullNs()) await this.cache.fullScan().catch(() => undefined);
+    const snap = await readSnapshot({ ...this.opts, owners: this.cache.scan });
+    const unowned = snap.sockets ? this.unownedDroppers(snap) : [];
+    if (unowned.length > 0) {
+      let left = await this.cache.targeted(unowned.map((r) => ({ inode: r.inode, netns: r.netns ?? -1, uid: r.uid }))).catch(() => unowned);
+      if (left.length > 0 && nowMonoNs() >= this.cache.nextFullNs()) {
+        await this.cache.fullScan().catch(() => undefined);
+        left = [];
+      }
+      const cgroups = new OwnerCgroups(this.opts.procRoot ?? '/proc');
+      for (const r of unowned) {
+        const o = this.cache.owners.get(r.inode);
+        if (o) r.owners = cgroups.owners(o);
       }
     }
     this.prev = snap;
     return snap;
   }
 
-  /** A socket that dropped since the last read (or is new with drops) and has no owner. */
-  private unownedDropper(snap: CounterSnapshot): boolean {
+  /** Sockets that dropped since the last read (or are new with drops) and have no owner. */
+  private unownedDroppers(snap: CounterSnapshot): SocketSnapshotRow[] {
     const before = this.prev?.sockets;
+    const out: SocketSnapshotRow[] = [];
     for (const row of snap.sockets!.values()) {
       if (row.owners.length > 0 || !row.drops) continue;
       const p = before?.get(row.inode);
-      if (!p || p.drops !== row.drops) return true;
+      if (!p || p.drops !== row.drops) out.push(row);
     }
-    return false;
+    return out;
   }
 }

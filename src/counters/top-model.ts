@@ -74,6 +74,8 @@ export class TopModel {
   /** Event totals of the last completed interval (rates = these / interval). */
   events: EventTotals = zeroTotals();
   last?: FunnelInterval;
+  /** Sockets in the last table read that are not rows: no drops ever, nothing queued, no rate. */
+  idle = 0;
   private readonly trendLength: number;
 
   /** `intervalSeconds` sets how many samples make a minute of trend. */
@@ -158,14 +160,22 @@ export class TopModel {
     // otherwise, and for drops no tracepoint reports (socket filters, raw sockets), the counter.
     const complete = totals.complete;
     const seen = new Set<number>();
+    let idle = 0;
     const touch = (inode: number, base: Omit<TopRow, 'rate' | 'source' | 'trend' | 'rcvbuf'>): void => {
-      seen.add(inode);
       const ev = perSocket.get(inode) ?? 0;
       const counted = counterDeltas.get(inode) ?? 0;
       const inTables = !base.closed;
       const fromEvents = this.tracing && ev > 0 && (complete ? ev >= counted : !inTables);
       const rate = (fromEvents ? ev : counted) / seconds;
       let row = this.rows.get(inode);
+      // A socket that never dropped, has nothing queued and is not dropping now has nothing to
+      // show: on a host with 100,000 sockets, keeping (and sorting) each of them every interval
+      // would cost the host more than the drops do. It is counted, and enters once it has data.
+      if (rate === 0 && ev === 0 && !base.drops && base.rx_queue === 0 && (!row || row.trend.every((x) => x === 0))) {
+        idle++;
+        return;
+      }
+      seen.add(inode);
       if (!row) {
         row = { ...base, rcvbuf: null, rate: 0, source: 'counters', trend: [] };
         this.rows.set(inode, row);
@@ -206,9 +216,10 @@ export class TopModel {
     const waiting = new Set(later.flatMap((slot) => slot.sockets.map(([inode]) => inode)));
     for (const inode of this.eventSockets.keys()) if (!seen.has(inode) && !waiting.has(inode)) this.eventSockets.delete(inode);
     this.events = totals;
+    this.idle = idle;
   }
 
-  /** Every known socket, sorted by `key`. */
+  /** Every socket with something to show (see `idle`), sorted by `key`. */
   sorted(key: SortKey): TopRow[] {
     return sortRows([...this.rows.values()], key);
   }

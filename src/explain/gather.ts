@@ -1,5 +1,5 @@
 // One watched window for `rxtrace explain`: the tracer (drops by cause, per socket) and two reads
-// of every counter (counters/snapshot.ts) around it, then each dropping socket's sk_rcvbuf (ss)
+// of every counter (counters/snapshot.ts) around it, then each dropping socket's sk_rcvbuf (sock_diag; ss for the rest)
 // and the sysctls the findings quote. The only I/O of explain; everything it reads is the
 // host's own state, and nothing is written.
 import { readFileSync } from 'node:fs';
@@ -149,9 +149,16 @@ export async function watchWindow(opts: WindowOptions): Promise<ExplainInput> {
       if (s.netns !== null && s.netns !== cur.selfNetns && s.owners[0] && !otherNetns.has(s.netns)) otherNetns.set(s.netns, s.owners[0].pid);
     }
     const skmem: ExplainInput['skmem'] = {};
-    if (interval.delta.sockets.length > 0) {
+    // sock_diag rows carry sk_rcvbuf; ss is asked only for sockets without it (ping, /proc source).
+    const lacking = interval.delta.sockets.filter((s) => {
+      const row = cur.sockets?.get(s.inode);
+      if (row?.rcvbuf === undefined) return true;
+      skmem[String(s.inode)] = { rcvbuf: row.rcvbuf, rmem_alloc: row.rx_queue };
+      return false;
+    });
+    if (lacking.length > 0) {
       const all = await new RcvbufReader().read(otherNetns);
-      for (const s of interval.delta.sockets) {
+      for (const s of lacking) {
         const m = all.get(s.inode);
         if (m) skmem[String(s.inode)] = { rcvbuf: m.rcvbuf, rmem_alloc: m.rmem_alloc };
       }

@@ -3,7 +3,7 @@
 // one CounterSnapshot in, samples out; registry.ts turns them into prom-client metrics.
 // Names follow node_exporter with the rxtrace_ prefix, and keep the kernel's counter names
 // in snake case (RcvbufErrors → rcvbuf_errors) so they can be grepped in the kernel source.
-import { OwnerCgroups } from '../attribute/owner-cgroups.js';
+import { OwnerCgroups } from '../procnet/owner-cgroups.js';
 import type { CounterSnapshot } from '../counters/snapshot.js';
 import { tcpFamilies } from './tcp-families.js';
 import { ownerLabelValues, type OwnerLabel } from './owner-labels.js';
@@ -273,7 +273,9 @@ function socketFamilies(top: number, ownerLabels: readonly OwnerLabel[]): Family
 
 // ---- the sources themselves ----
 
-export const SOURCES = ['softnet_stat', 'dev', 'statistics', 'snmp', 'snmp6', 'sockstat', 'udp_mem', 'owners', 'sockets', 'netns'] as const;
+// netstat: /proc/net/netstat (TcpExt); tcp_sockets: TCP sockets through sock_diag (snapshot.ts
+// guards both reads under these names, so a failure shows here and not as zero counters).
+export const SOURCES = ['softnet_stat', 'dev', 'statistics', 'snmp', 'snmp6', 'netstat', 'sockstat', 'udp_mem', 'owners', 'sockets', 'tcp_sockets', 'netns'] as const;
 
 function sourceFamilies(): FamilyDef[] {
   return [

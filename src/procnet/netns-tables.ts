@@ -43,6 +43,8 @@ export interface TableRead {
   rows: Map<number, NsRow>;
   /** Some rows came from sock_diag, which has no `pointer` column: no use to the pointer strategy. */
   noPointers?: boolean;
+  /** Tables read without a drops counter (/proc/net/tcp, tcp6): their rows say drops undefined. */
+  noDrops?: ReadonlySet<SocketTable>;
   /** Tables (or namespaces) this read could not cover, and why: a parse error, EACCES, EMFILE. */
   errors?: RxtraceError[];
 }
@@ -120,6 +122,8 @@ export async function readTables(
   const read: TableRead = { startNs, endNs: nowMonoNs(), tables: new Set(tables), rows, errors };
   if (scoped.size > 0) read.ports = scoped;
   if (viaDiag.length > 0) read.noPointers = true;
+  const noDrops = viaProc.filter((t) => t === 'tcp' || t === 'tcp6');
+  if (noDrops.length > 0) read.noDrops = new Set(noDrops);
   return read;
 }
 

@@ -1,5 +1,6 @@
 // /proc/net/{udp,udp6,raw,raw6,icmp,icmp6}: one row per socket with its addresses, queues,
-// inode (for owners), kernel pointer (for kfree_skb rx_sk) and `drops` counter.
+// inode (for owners), kernel pointer (for kfree_skb rx_sk) and `drops` counter. /proc/net/tcp
+// shares the first twelve columns but has no drops: its parser is procnet/tcp.ts.
 // Columns are positional (the header names do not match the data tokens: `tx_queue rx_queue`
 // is printed as one `%08X:%08X` token), as in ss and the kernel's own *_format_sock().
 import { statSync } from 'node:fs';
@@ -7,9 +8,12 @@ import { RxtraceError } from '../errors.js';
 import { decodeProcEndpoint, formatSockaddr, HOST_ENDIANNESS, type Endianness, type Endpoint } from './addr.js';
 import { ProcParseError } from './errors.js';
 import { procNetPath, readTextIfExists } from './read.js';
+import { parseTcpTable } from './tcp.js';
 
-export type SocketTable = 'udp' | 'udp6' | 'raw' | 'raw6' | 'icmp' | 'icmp6';
+/** The UDP-side tables (`rxtrace sockets`' default), plus TCP's two, which attribution reads for TCP drops. */
+export type SocketTable = 'udp' | 'udp6' | 'raw' | 'raw6' | 'icmp' | 'icmp6' | 'tcp' | 'tcp6';
 export const SOCKET_TABLES: readonly SocketTable[] = ['udp', 'udp6', 'raw', 'raw6', 'icmp', 'icmp6'];
+export const TCP_TABLES: readonly SocketTable[] = ['tcp', 'tcp6'];
 
 export interface SocketRow {
   table: SocketTable;
@@ -40,6 +44,8 @@ export interface SocketRow {
    * does not know): "unknown" must not read as "no drops".
    */
   drops: number | undefined;
+  /** sk_rcvbuf, where the reader knows it (sock_diag SKMEMINFO); /proc tables do not show it. */
+  rcvbuf?: number;
 }
 
 export interface SocketTableParseOptions {
@@ -47,9 +53,14 @@ export interface SocketTableParseOptions {
   file?: string;
   /** Byte order of the machine that printed the table; defaults to this host's. */
   endian?: Endianness;
+  /**
+   * Whether column 13 is sk_drops (default true). In /proc/net/tcp it is the retransmit timeout
+   * (icsk_rto): parseTcpTable says false, and its rows carry no drops.
+   */
+  dropsColumn?: boolean;
 }
 
-const IPV6_TABLES = new Set<SocketTable>(['udp6', 'raw6', 'icmp6']);
+const IPV6_TABLES = new Set<SocketTable>(['udp6', 'raw6', 'icmp6', 'tcp6']);
 const SL = /^[0-9]+:$/;
 const HEX = /^[0-9A-Fa-f]{1,16}$/;
 const DEC = /^[0-9]{1,15}$/;
@@ -95,7 +106,7 @@ export function parseSocketTable(text: string, table: SocketTable, opts: SocketT
     if (!SDEC.test(t[10])) throw fail('bad ref');
     if (!HEX.test(t[11])) throw fail('bad pointer');
     let drops: number | undefined;
-    if (t.length > MIN_TOKENS) {
+    if (t.length > MIN_TOKENS && opts.dropsColumn !== false) {
       if (!DEC.test(t[12])) throw fail('bad drops');
       drops = Number(t[12]);
     }
@@ -126,7 +137,7 @@ export function parseSocketTable(text: string, table: SocketTable, opts: SocketT
 export async function readSocketTable(table: SocketTable, procRoot = '/proc', pid?: number): Promise<SocketRow[]> {
   const path = procNetPath(table, procRoot, pid);
   const text = readTextIfExists(path);
-  if (text !== undefined) return parseSocketTable(text, table, { file: path });
+  if (text !== undefined) return table === 'tcp' || table === 'tcp6' ? parseTcpTable(text, table, { file: path }) : parseSocketTable(text, table, { file: path });
   if (pid !== undefined && !(await exists(`${procRoot}/${pid}/net`))) {
     throw new RxtraceError('ESRCH', `process ${pid} has exited; cannot read its network namespace`, {
       path,

@@ -29,6 +29,8 @@ export interface TopView {
   utf8: boolean;
   /** Extra line under the header (a warning), if any. */
   message?: string;
+  /** Sockets read but not listed: no drops ever, nothing queued (TopModel.idle). */
+  idle?: number;
 }
 
 export interface Screen {
@@ -171,7 +173,10 @@ export function renderTopScreen(v: TopView, width: number, height: number): Scre
   const { lines: layers, losingIndex } = layerLines(v);
   const head = [headline(v), ...layers];
   if (v.message) head.push(`! ${v.message}`);
-  head.push(`keys: q quit  s sort (now: ${v.sort})  p ${v.paused ? 'resume' : 'pause'}${v.mode === 'tracing' ? '   * = rate from the drops counter' : ''}`);
+  head.push(
+    `keys: q quit  s sort (now: ${v.sort})  p ${v.paused ? 'resume' : 'pause'}${v.mode === 'tracing' ? '   * = rate from the drops counter' : ''}` +
+      (v.idle ? `   ${v.idle} idle socket${v.idle === 1 ? '' : 's'} not listed` : ''),
+  );
   const room = Math.max(0, height - head.length - 1);
   const { title, lines } = rowColumns(v.rows.slice(0, room), v);
   const all = [...head, title, ...lines].map((l) => fit(utf8Fix(l, v.utf8), width));

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openTracer, readCounters, readSockets, RxtraceError, type DropEvent, type LostEvent, type RxTracer, type TraceRecord } from '../../src/index.js';
 import { loadNative } from '../../src/native.js';
 import { describeLive } from '../helpers/live.js';
+import { TIME_SCALE } from '../helpers/cli.js';
 import { kernelLayout } from '../helpers/kernel.js';
 import { pollUntil, settledUdpSocketDrops, snmpCounter, udpSocketDrops } from '../helpers/procnet-read.js';
 import { addrPort, rxfloodPath, send, startSink, stopAllRxflood, type Sink } from '../helpers/rxflood.js';
@@ -312,7 +313,8 @@ describeLive('library API: real drops through openTracer, readSockets, readCount
     const a = runNode(script(true, 1500), { onStdout: (l) => l === 'started' && started() });
     await ready;
     const kernel = await flood(sink, 500);
-    const ra = await within(a.exited, 8000);
+    // Wall-clock bounds that include node's own start-up scale with TIME_SCALE (emulated kernels).
+    const ra = await within(a.exited, 8000 * TIME_SCALE);
     if (ra === 'timeout') a.child.kill('SIGKILL');
     expect(ra).not.toBe('timeout');
     const r = ra as Exclude<typeof ra, 'timeout'>;
@@ -322,7 +324,7 @@ describeLive('library API: real drops through openTracer, readSockets, readCount
 
     // Nothing else keeps it alive: it exits at once.
     const b = runNode(script(true, 0));
-    const rb = await within(b.exited, 5000);
+    const rb = await within(b.exited, 5000 * TIME_SCALE);
     if (rb === 'timeout') b.child.kill('SIGKILL');
     expect(rb).toMatchObject({ code: 0, stdout: 'started\n', stderr: '' });
 
@@ -416,7 +418,7 @@ describeLive('library API: real drops through openTracer, readSockets, readCount
       );
       await ready;
       const storm = send({ to: addrPort('127.0.0.1', sink.port), count: 200_000 });
-      const r = await within(c.exited, 10_000);
+      const r = await within(c.exited, 10_000 * TIME_SCALE);
       if (r === 'timeout') c.child.kill('SIGKILL');
       await storm;
       expect(r, name).toMatchObject({ code: 0, signal: null, stderr: '' });
@@ -496,20 +498,23 @@ describeLive('library API: real drops through openTracer, readSockets, readCount
     demo.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     demo.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
     const [code] = (await once(demo, 'exit')) as [number | null];
-    expect(err).toBe('');
+    // Nothing on stderr, but for the one notice (the library's notices go to stderr unless an
+    // option takes them) that before 6.5 skb:kfree_skb is traced too for IPv6 UDP drops.
+    if (K.udp6Event) expect(err).toBe('');
+    else expect(err, K.need.udp6Event.why).toMatch(/^rxtrace: this kernel fires no udp:udp_fail_queue_rcv_skb for IPv6 UDP drops \(before 6\.5\)[^\n]*\n$/);
     expect(code).toBe(0);
     const m = /tracer saw (\d+) drops; the kernel counted (\d+)/.exec(out);
     expect(m, out).not.toBeNull();
     expect(Number(m![1])).toBeGreaterThan(0);
     expect(m![1]).toBe(m![2]);
 
-    const wd = spawn(process.execPath, ['examples/rcvbuf-watchdog.mjs', '--interval', '0.3', '--rounds', '8', '--port', String(sink.port)], {
+    const wd = spawn(process.execPath, ['examples/rcvbuf-watchdog.mjs', '--interval', '0.3', '--rounds', String(8 * TIME_SCALE), '--port', String(sink.port)], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let advice = '';
     wd.stdout.setEncoding('utf8').on('data', (d: string) => (advice += d));
-    await pollUntil(() => advice, (a) => a.includes('watchdog: reading'), 5000);
+    await pollUntil(() => advice, (a) => a.includes('watchdog: reading'), 5000 * TIME_SCALE);
     await sleep(700);
     await flood(sink, 2000);
     const [wcode] = (await once(wd, 'exit')) as [number | null];

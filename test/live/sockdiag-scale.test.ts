@@ -5,7 +5,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, expect, it } from 'vitest';
 import type { DropEvent } from '../../src/decode/events.js';
 import { openTracer } from '../../src/tracer.js';
-import { startCli, stopAllCli } from '../helpers/cli.js';
+import { startCli, stopAllCli, TIME_SCALE } from '../helpers/cli.js';
 import { holdIdleSockets } from '../helpers/idle-sockets.js';
 import { describeLive } from '../helpers/live.js';
 import { freePort } from '../helpers/ports.js';
@@ -61,10 +61,12 @@ describeLive('attribution at scale (sock_diag)', () => {
     const port = await freePort();
     const hogs: ChildProcess[] = [0, 1].map(() => spawn('taskset', ['-c', '0', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' }));
     try {
-      const cli = startCli(['trace', '--port', String(port), '--duration', '8', '--format', 'ndjson']);
+      // The duration runs from when tracing starts; under emulation (TIME_SCALE) the socket, the
+      // flood and the settling inside it take several times longer, as does the start-up.
+      const cli = startCli(['trace', '--port', String(port), '--duration', String(8 * TIME_SCALE), '--format', 'ndjson']);
       // All of rxtrace's threads (JS, libuv pool, the reader) on CPU 0, beside two busy loops.
       execFileSync('taskset', ['-a', '-p', '-c', '0', String(cli.pid)], { stdio: 'ignore' });
-      await cli.waitForPerfFds(1, 15_000, 300);
+      await cli.waitForPerfFds(1, 30_000 * TIME_SCALE, 300);
       const sink = await startSink({ bind: `127.0.0.1:${port}`, rcvbuf: 1, comm: 'rxt-slowown' });
       await send({ to: addrPort('127.0.0.1', port), count: 2000 });
       const drops = await settledUdpSocketDrops(sink.inode);

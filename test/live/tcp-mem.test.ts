@@ -73,7 +73,7 @@ describeLive('TCP under a squeezed tcp_mem', () => {
       // Every receive-queue drop TcpExt counted is a PROTO_MEM kfree_skb (others' UDP may add some).
       expect(reasons.PROTO_MEM ?? 0).toBeGreaterThanOrEqual(tcpExt.TCPRcvQDrop);
       expect(r.stderr).toMatch(/TCP drops the kernel counted meanwhile/);
-      // The attribution never claims a socket it cannot prove (no TCP table in pointerless attribution).
+      // A named socket is one of the tables these reasons come from (which one: test/live/tcp-kfree.test.ts).
       for (const e of kfree) if (e.socket) expect(['udp', 'udp6', 'raw', 'raw6', 'icmp', 'icmp6', 'tcp', 'tcp6']).toContain(e.socket.table);
     } finally {
       py.stdin!.end();

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFormat } from '../../src/format/parse.js';
-import { buildPlan } from '../../src/plan.js';
+import { buildPlan, portScopedTables } from '../../src/plan.js';
 import { udp6EventFires, udp6KfreeFilter } from '../../src/plan-udp6.js';
 
 const FIX = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -41,6 +41,14 @@ describe('IPv6 UDP drops before 6.5', () => {
     const k = plan.events.find((e) => e.compiled.event === 'skb:kfree_skb')!;
     expect(k.portInUserSpace).toBe(true);
     expect(plan.events.find((e) => e.compiled.event === 'udp:udp_fail_queue_rcv_skb')?.filter).toBe('lport == 5000');
+  });
+
+  it('--port: the start-up read is scoped to the port only where no kfree_skb needs the table whole (udp6 for the fallback, both for the user\'s kfree_skb)', async () => {
+    const q = { tracefs: { root: tree61 }, port: 5000, notice: () => undefined };
+    expect(portScopedTables(await buildPlan({ ...q, kernelRelease: '6.1.0' }))).toEqual(['udp']);
+    expect(portScopedTables(await buildPlan({ ...q, kernelRelease: '6.5.0' }))).toEqual(['udp', 'udp6']);
+    expect(portScopedTables(await buildPlan({ ...q, kernelRelease: '6.1.0', reasons: ['SOCKET_RCVBUFF'] }))).toEqual([]);
+    expect(portScopedTables(await buildPlan({ ...q, port: undefined, kernelRelease: '6.1.0' }))).toEqual([]);
   });
 
   it('not on 6.5+ (6.5–6.9 still has the lport layout), not with --only, not over the user\'s own kfree_skb', async () => {

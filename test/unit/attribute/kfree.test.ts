@@ -116,4 +116,17 @@ describe('kfreeDropTables', () => {
     // unix sockets: no IP protocol.
     expect(kfreeDropTables({ reason: 'SOCKET_RCVBUFF', protocol: 0 })).toBeUndefined();
   });
+
+  it('TCP reasons when TCP sockets are read with their drops (sock_diag): TCP tables, or every table for the shared ones', () => {
+    expect(kfreeDropTables({ reason: 'TCP_ZEROWINDOW', protocol: 2048 }, true)).toEqual(['tcp', 'tcp6']);
+    expect(kfreeDropTables({ reason: 'TCP_OFO_DROP', protocol: 34525 }, true)).toEqual(['tcp6']);
+    expect(kfreeDropTables({ reason: 'PROTO_MEM', protocol: 2048 }, true)).toEqual(['udp', 'udp6', 'raw', 'icmp', 'tcp', 'tcp6']);
+    expect(kfreeDropTables({ reason: 'SOCKET_BACKLOG', protocol: 34525 }, true)).toEqual(['udp6', 'raw6', 'icmp6', 'tcp6']);
+    // SOCKET_RCVBUFF is not TCP's: unchanged.
+    expect(kfreeDropTables({ reason: 'SOCKET_RCVBUFF', protocol: 2048 }, true)).toEqual(['udp', 'udp6', 'raw', 'icmp']);
+    // From /proc/net/tcp (no drops column) none of them can be judged by drops.
+    for (const reason of ['TCP_ZEROWINDOW', 'PROTO_MEM', 'SOCKET_BACKLOG']) expect(kfreeDropTables({ reason, protocol: 2048 }, false)).toBeUndefined();
+    // Reasons others use too (SOCKET_FILTER, NO_SOCKET): never.
+    expect(kfreeDropTables({ reason: 'SOCKET_FILTER', protocol: 2048 }, true)).toBeUndefined();
+  });
 });

@@ -4,12 +4,15 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { NsRow, TableRead } from '../../../src/attribute/history.js';
 import { byAddress, byDrops, RCVQUEUE_TABLES, udpKey } from '../../../src/attribute/strategies.js';
+import { kfreeNeed, judgeKfree } from '../../../src/attribute/kfree-judge.js';
+import { RxSkMap } from '../../../src/attribute/kfree.js';
+import type { DropEvent } from '../../../src/decode/events.js';
 
 // At least 300 runs: fewer would make the coverage floor below a matter of luck.
 const runs = Math.max(300, Number(process.env.FC_RUNS ?? 300));
 const ADDRS = ['127.0.0.1', '0.0.0.0', '127.0.0.2', '::', '::1', '::ffff:127.0.0.1'];
 
-const sockArb = fc.record({
+const sockFields = {
   v6: fc.boolean(),
   addr: fc.constantFrom(...ADDRS),
   port: fc.integer({ min: 5000, max: 5003 }),
@@ -18,7 +21,8 @@ const sockArb = fc.record({
   netns: fc.constantFrom(1, 2),
   inBefore: fc.boolean(),
   inAfter: fc.boolean(),
-});
+};
+const sockArb = fc.record(sockFields);
 
 function toRow(s: { v6: boolean; addr: string; port: number; drops: number; netns: number }, inode: number, table?: NsRow['table']): NsRow {
   const v6 = s.v6 || s.addr.includes(':');
@@ -33,7 +37,7 @@ function toRow(s: { v6: boolean; addr: string; port: number; drops: number; netn
 /** How often each verdict came up: a strategy that always answered `none` would pass the safety checks, so the test asserts coverage too. */
 type Tally = { named: number; ambiguous: number; none: number };
 const tally = (): Tally => ({ named: 0, ambiguous: 0, none: 0 });
-const read = (t: number, rows: NsRow[]): TableRead => ({ startNs: t, endNs: t + 1, tables: new Set(['udp', 'udp6', 'raw', 'raw6', 'icmp', 'icmp6']), rows: new Map(rows.map((r) => [r.inode, r])) });
+const read = (t: number, rows: NsRow[]): TableRead => ({ startNs: t, endNs: t + 1, tables: new Set(['udp', 'udp6', 'raw', 'raw6', 'icmp', 'icmp6', 'tcp', 'tcp6']), rows: new Map(rows.map((r) => [r.inode, r])) });
 
 describe('attribution never names the wrong socket', () => {
   it('address strategy', () => {
@@ -104,6 +108,64 @@ describe('attribution never names the wrong socket', () => {
           seen.ambiguous++;
         } else seen.none++;
       }),
+      { numRuns: runs },
+    );
+    expectCoverage(seen);
+  });
+
+  // The TCP path (issue 13): a kfree_skb with a reason TCP uses has no address, so the candidates
+  // are every socket of the tables that reason can come from (TCP's for TCP_*, every table for
+  // PROTO_MEM and SOCKET_BACKLOG), and whose drops rose decides. Other sockets' drops rise freely
+  // (a listener's on listen overflows, which fire no event), sockets come and go. The rx_sk
+  // learned from an exact answer then names the next drop of that address: still the dropper.
+  it('kfree_skb on TCP sockets: drops, and the rx_sk it learns', () => {
+    const seen = tally();
+    const tcpSockArb = fc.record({ ...sockFields, table: fc.constantFrom('udp', 'udp6', 'tcp', 'tcp6', 'tcp', 'tcp6') as fc.Arbitrary<NsRow['table']>, listen: fc.boolean() });
+    fc.assert(
+      fc.property(
+        fc.array(tcpSockArb, { minLength: 1, maxLength: 8 }),
+        fc.nat(),
+        fc.constantFrom('PROTO_MEM', 'SOCKET_BACKLOG', 'TCP_ZEROWINDOW', 'TCP_OFO_DROP', 'TCP_OFOMERGE', 'TCP_OFO_QUEUE_PRUNE'),
+        fc.boolean(),
+        (socks, pick, reason, v4) => {
+          // The dropper is a socket the reason can come from: TCP's own reasons only from TCP sockets.
+          const eligible = socks.map((s, i) => i).filter((i) => !reason.startsWith('TCP_') || socks[i].table.startsWith('tcp'));
+          fc.pre(eligible.length > 0);
+          const dropper = eligible[pick % eligible.length];
+          const dt = socks[dropper].table;
+          // An IPv4 packet reaches udp/tcp and dual-stack *6 sockets; an IPv6 one only the *6 tables.
+          const protocol = dt === 'udp' || dt === 'tcp' || v4 ? 2048 : 34525;
+          const before: NsRow[] = [];
+          const after: NsRow[] = [];
+          const row = (s: (typeof socks)[number], inode: number, drops: number): NsRow => ({ ...toRow({ ...s, drops }, inode, s.table), state: s.table.startsWith('tcp') ? (s.listen ? 10 : 1) : 7 });
+          socks.forEach((s, i) => {
+            const isDropper = i === dropper;
+            const inBefore = isDropper ? s.inBefore || !s.inAfter : s.inBefore;
+            if (inBefore) before.push(row(s, 100 + i, s.drops));
+            if (s.inAfter) after.push(row(s, 100 + i, s.drops + (isDropper ? 1 + s.rise : s.rise)));
+          });
+          const fields = { reason, protocol, rx_sk: `0xffff${(1000 + dropper).toString(16)}` };
+          const learned = new RxSkMap();
+          const ev = { event: 'skb:kfree_skb', cpu: 0, monoNs: 5, fields } as unknown as DropEvent;
+          const judge = (tcpDrops: boolean, e: DropEvent, b: TableRead, a: TableRead) => judgeKfree(learned, false, e, { kind: 'kfree', ...kfreeNeed(fields, false, tcpDrops) }, b, a);
+          // From /proc/net/tcp (no drops column) nothing a TCP socket may have dropped is judged by drops.
+          expect(judge(false, ev, read(0, before), read(10, after)).match).toBe('none');
+          const v = judge(true, ev, read(0, before), read(10, after));
+          if ('row' in v) {
+            expect(v.row.inode).toBe(100 + dropper);
+            seen.named++;
+            // Learned: the next drop of that rx_sk, the socket still listed by a later read.
+            if (socks[dropper].inAfter) {
+              const next = { ...ev, monoNs: 15 } as DropEvent;
+              const w = judge(true, next, read(10, after), read(20, after));
+              if ('row' in w) expect(w.row.inode).toBe(100 + dropper);
+            }
+          } else if (v.match === 'ambiguous') {
+            expect(v.candidates).toContain(100 + dropper);
+            seen.ambiguous++;
+          } else seen.none++;
+        },
+      ),
       { numRuns: runs },
     );
     expectCoverage(seen);

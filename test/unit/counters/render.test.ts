@@ -138,6 +138,23 @@ describe('TopModel', async () => {
     ]);
   });
 
+  it('a socket that never dropped and has nothing queued is counted as idle, not kept as a row', async () => {
+    const { b, iv } = await fixtureInterval();
+    const idle = { ...[...b.sockets!.values()][0], inode: 5005, drops: 0, rx_queue: 0, owners: [] };
+    const queued = { ...idle, inode: 5006, rx_queue: 768 };
+    const snap = { ...b, sockets: new Map([...b.sockets!, [5005, idle], [5006, queued]]) };
+    const m = new TopModel(1, false);
+    m.update(iv, snap);
+    const inodes = m.sorted('drops/s').map((r) => r.inode);
+    expect(inodes).not.toContain(5005);
+    expect(inodes).toContain(5006);
+    expect(m.idle).toBe([...snap.sockets.values()].filter((s) => !s.drops && s.rx_queue === 0).length);
+    expect(m.idle).toBeGreaterThan(0);
+    // its queue drained and it never dropped: it leaves the rows
+    m.update(iv, { ...snap, sockets: new Map([...snap.sockets, [5006, { ...queued, rx_queue: 0 }]]) });
+    expect(m.sorted('drops/s').map((r) => r.inode)).not.toContain(5006);
+  });
+
   it('the trend keeps one minute of samples', async () => {
     const { b, iv } = await fixtureInterval();
     const m = new TopModel(2, false);

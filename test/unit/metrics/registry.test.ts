@@ -141,7 +141,11 @@ describe('metric families', () => {
     const snap = { ...snapshot(), errors: [{ source: 'snmp', code: 'EACCES', message: 'no' }, { source: 'netns:123', code: 'ESRCH', message: 'gone' }] };
     const f = counterFamilies(5).find((x) => x.name === 'rxtrace_source_up')!;
     const v = Object.fromEntries(f.read(snap).map((s) => [s.labels.source, s.value]));
-    expect(v).toMatchObject({ snmp: 0, netns: 0, softnet_stat: 1 });
+    expect(v).toMatchObject({ snmp: 0, netns: 0, softnet_stat: 1, netstat: 1, tcp_sockets: 1 });
+    // The TCP sources (issue 13): /proc/net/netstat and the sock_diag TCP read, under the names snapshot.ts guards them with.
+    const tcp = { ...snapshot(), errors: [{ source: 'netstat', code: 'EPARSE', message: 'bad' }, { source: 'tcp_sockets', code: 'EPERM', message: 'denied' }] };
+    const w = Object.fromEntries(f.read(tcp).map((s) => [s.labels.source, s.value]));
+    expect(w).toMatchObject({ netstat: 0, tcp_sockets: 0, snmp: 1, sockets: 1 });
   });
 
   it('selects the top sockets by drops and by rx_queue, summing sockets that share labels', () => {

@@ -1,7 +1,7 @@
 // Owner enrichment: one /proc/PID/cgroup read per pid, one array per owners list (the NDJSON
 // socket cache compares by identity), keys absent when the file cannot be read.
 import { describe, expect, it } from 'vitest';
-import { OwnerCgroups } from '../../../src/attribute/owner-cgroups.js';
+import { OwnerCgroups } from '../../../src/procnet/owner-cgroups.js';
 
 describe('OwnerCgroups', () => {
   it('reads each pid once, keeps arrays stable, forgets pids that are gone', () => {

@@ -4,8 +4,8 @@
 // event stream naming one socket a million times hands out one array (the NDJSON writer's
 // socket cache compares it by identity).
 import { readFileSync } from 'node:fs';
-import { cgroupIdentity, type CgroupIdentity } from '../procnet/cgroup.js';
-import type { Owner } from '../procnet/owners.js';
+import { cgroupIdentity, type CgroupIdentity } from './cgroup.js';
+import type { Owner } from './owners.js';
 
 export class OwnerCgroups {
   /** pid → what its cgroup file says; {} when it could not be read (exited, hidden). */

@@ -1,13 +1,14 @@
 // Socket owners without a full /proc/*/fd scan per new socket. A new socket's owners are looked
 // for first among its likely processes: those of its cgroup (sock_diag's cgroup id is the cgroup2
-// directory's inode → cgroup.procs, through procnet/cgroup-id.ts), processes started since the
-// last scan, and processes of its namespace with its uid. Only what that misses costs a full scan, and full scans are rate-bounded
-// by their own cost, so a host with 100,000 open sockets does not spend its CPU re-reading them.
+// directory's inode → cgroup.procs, through cgroup-id.ts), processes started since the last
+// scan, and processes of its namespace with its uid. Only what that misses costs a full scan, and
+// full scans are rate-bounded by their own cost, so a host with 100,000 open sockets does not
+// spend its CPU re-reading them.
 import { readdirSync, statSync } from 'node:fs';
 import { nowMonoNs } from '../decode/batch.js';
-import { CgroupTree } from '../procnet/cgroup-id.js';
-import { scanSocketOwners, type DeniedProcess, type Owner } from '../procnet/owners.js';
-import type { NsRow } from './history.js';
+import { CgroupTree } from './cgroup-id.js';
+import { scanSocketOwners, type DeniedProcess, type Owner, type SocketOwners } from './owners.js';
+import type { NsRow } from './netns-tables.js';
 
 export interface OwnerStats {
   /** Full /proc/*\/fd scans, and the last one's cost in ms. */
@@ -32,6 +33,12 @@ export class OwnerCache {
     return this.netnsByPid;
   }
   ownersDenied: DeniedProcess[] = [];
+  private lastScan?: SocketOwners;
+  /** The last full scan with what targeted scans added since; undefined before the first. */
+  get scan(): SocketOwners | undefined {
+    if (!this.lastScan) return undefined;
+    return { ...this.lastScan, byInode: this.owners, pidsByNetns: this.pidsByNetns, netnsByPid: this.netnsByPid, ownersDenied: this.ownersDenied };
+  }
   /** Start of the last full fd scan (CLOCK_MONOTONIC ns); a socket seen before it and owner-less has no owner. */
   lastFullNs = -Infinity;
   private fullCostNs = 0;
@@ -49,6 +56,7 @@ export class OwnerCache {
     const t0 = nowMonoNs();
     this.lastFullNs = t0;
     const s = await scanSocketOwners(this.procRoot);
+    this.lastScan = s;
     this.owners = s.byInode;
     this.pidsByNetns = s.pidsByNetns;
     this.netnsByPid = s.netnsByPid;
@@ -74,7 +82,7 @@ export class OwnerCache {
    * Look for the owners of `rows` among their likely processes. Sets what it finds; returns the
    * rows still owner-less (for a full scan to settle).
    */
-  async targeted(rows: readonly NsRow[]): Promise<NsRow[]> {
+  async targeted<R extends Pick<NsRow, 'inode' | 'netns' | 'uid' | 'cgroupId'>>(rows: readonly R[]): Promise<R[]> {
     if (rows.length === 0) return [];
     const cands = new Set<number>();
     let live: number[] = [];
@@ -110,7 +118,7 @@ export class OwnerCache {
       if (list) list.push(pid);
       else this.pidsByNetns.set(ns, [pid]);
     }
-    const left: NsRow[] = [];
+    const left: R[] = [];
     for (const r of rows) {
       const o = s.byInode.get(r.inode);
       if (o) {
