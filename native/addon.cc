@@ -20,6 +20,7 @@
 #include "napi_config.h"
 #include "perf_session.h"
 #include "sock_diag_js.h"
+#include "tracefs_mount.h"
 
 namespace rxtrace {
 namespace {
@@ -609,6 +610,7 @@ class RxtraceAddon : public Napi::Addon<RxtraceAddon> {
                              InstanceMethod<&RxtraceAddon::OpenSessionCount>("openSessionCount",
                                                                              napi_enumerable),
                              InstanceMethod<&RxtraceAddon::PageSize>("pageSize", napi_enumerable),
+                             InstanceMethod<&RxtraceAddon::OpenTracefs>("openTracefs", napi_enumerable),
                          });
   }
 
@@ -642,6 +644,15 @@ class RxtraceAddon : public Napi::Addon<RxtraceAddon> {
   // fail for _SC_PAGESIZE on Linux.
   Napi::Value PageSize(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(sysconf(_SC_PAGESIZE)));
+  }
+
+  // A detached tracefs mount's fd (tracefs_mount.h); the caller closes it (fs.closeSync).
+  Napi::Value OpenTracefs(const Napi::CallbackInfo& info) {
+    try {
+      return Napi::Number::New(info.Env(), OpenDetachedTracefs());
+    } catch (const SysError& e) {
+      throw ToJsError(info.Env(), e);
+    }
   }
 
   Napi::Value OpenSessionCount(const Napi::CallbackInfo& info) {

@@ -129,6 +129,11 @@ export interface NativeAddon {
   openSessionCount(): number;
   /** sysconf(_SC_PAGESIZE): the kernel page size in bytes. */
   pageSize(): number;
+  /**
+   * A private, read-only, detached tracefs mount (fsopen/fsmount, 5.2+): its fd, to read as
+   * /proc/self/fd/N/…; close it with fs.closeSync. Throws a NativeError (ENOSYS, EPERM…).
+   */
+  openTracefs(): number;
 }
 
 /**

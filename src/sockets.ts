@@ -5,7 +5,7 @@ import { openSocketSource } from './sockdiag/select.js';
 import { diagTableReader } from './sockdiag/tables.js';
 import type { SocketInfo } from './decode/events.js';
 import { OwnerCgroups } from './procnet/owner-cgroups.js';
-import { scanSocketOwners, type SocketOwners } from './procnet/owners.js';
+import { scanSocketOwners, type Owner, type SocketOwners } from './procnet/owners.js';
 import { SOCKET_TABLES, type SocketTable } from './procnet/sockets.js';
 
 export interface SocketSnapshotRow extends SocketInfo {
@@ -53,7 +53,7 @@ export async function readSockets(opts: ReadSocketsOptions = {}): Promise<Socket
   const broken = read.errors?.find((e) => e.code !== 'EACCES' && e.code !== 'EPERM');
   if (broken) throw broken;
   const rows: SocketSnapshotRow[] = [];
-  const cgroups = new OwnerCgroups(procRoot);
+  const withCgroups = ownersWithCgroups(procRoot, opts.cgroups ?? 'all');
   for (const r of read.rows.values()) {
     const row: SocketSnapshotRow = {
       table: r.table,
@@ -66,11 +66,22 @@ export async function readSockets(opts: ReadSocketsOptions = {}): Promise<Socket
       netns: r.netns || null,
       state: r.state,
       uid: r.uid,
-      owners: opts.cgroups === 'dropping' && !r.drops ? owners.byInode.get(r.inode) ?? [] : cgroups.owners(owners.byInode.get(r.inode) ?? []),
+      owners: withCgroups(owners.byInode.get(r.inode) ?? [], r.drops),
     };
     if (r.rcvbuf !== undefined) row.rcvbuf = r.rcvbuf;
     rows.push(row);
   }
   rows.sort((a, b) => (b.drops ?? 0) - (a.drops ?? 0) || a.table.localeCompare(b.table) || a.local.localeCompare(b.local) || a.inode - b.inode);
   return rows;
+}
+
+/**
+ * Owners with their cgroup keys under the `cgroups` rule of ReadSocketsOptions, for one read
+ * (each owner pid's cgroup file is read once). Every path that sets a row's owners (readSockets,
+ * SnapshotReader's rescan, TCP listeners in a snapshot) goes through one of these, so none hands
+ * out owners without the keys the first read gave them.
+ */
+export function ownersWithCgroups(procRoot: string, rule: 'all' | 'dropping'): (list: readonly Owner[], drops: number | null | undefined) => Owner[] {
+  const cgroups = new OwnerCgroups(procRoot);
+  return (list, drops) => (rule === 'dropping' && !drops ? (list as Owner[]) : cgroups.owners(list));
 }

@@ -11,7 +11,7 @@ import type { SocketTable } from '../procnet/sockets.js';
 import { dropEncoding } from '../decode/drop.js';
 import { RxtraceError } from '../errors.js';
 import { OwnerCgroups } from '../procnet/owner-cgroups.js';
-import { CgroupIdResolver } from '../procnet/cgroup-id.js';
+import { CgroupTree } from '../procnet/cgroup-id.js';
 import { pathIdentity } from '../procnet/cgroup.js';
 import { NEED_POINTERS, ReadHistory, type NsRow } from './history.js';
 import { ownNetns, readTables, type DiagTableReader, type ReadTablesOptions } from '../procnet/netns-tables.js';
@@ -38,7 +38,7 @@ export class ProcAttributor implements Attributor {
   private readonly history = new ReadHistory(24);
   private readonly oc: OwnerCache;
   private readonly cgroups: OwnerCgroups;
-  private readonly cgroupIds: CgroupIdResolver;
+  private readonly cgroupIds: CgroupTree;
   private readonly maxOwnerWaitNs: number;
   /** When the namespace map was last refreshed (a miss after it may be a namespace born since). */
   private lastNsRefreshNs = -Infinity;
@@ -81,12 +81,12 @@ export class ProcAttributor implements Attributor {
     this.procRoot = opts.procRoot ?? '/proc';
     this.globalFigures = new GlobalFigures(this.procRoot);
     this.cgroups = new OwnerCgroups(this.procRoot);
-    this.cgroupIds = new CgroupIdResolver(this.procRoot);
+    this.cgroupIds = new CgroupTree(this.procRoot);
     this.selfNetns = ownNetns(this.procRoot);
     this.minReadNs = (opts.minReadIntervalMs ?? 20) * 1e6;
     this.ownerRescanNs = (opts.ownerRescanMs ?? 2000) * 1e6;
     this.realPointers = opts.pointers === 'real' || (opts.pointers !== 'hashed' && pointersAreReal(this.procRoot));
-    this.oc = new OwnerCache(this.procRoot);
+    this.oc = new OwnerCache(this.procRoot, undefined, this.cgroupIds);
     this.maxOwnerWaitNs = (opts.maxOwnerWaitMs ?? 1000) * 1e6;
   }
 

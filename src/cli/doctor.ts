@@ -13,7 +13,7 @@ export function registerDoctor(program: Command, outputs: Outputs): void {
     .command('doctor')
     .description('what works here and why not: tracefs, tracepoints and their layouts, perf permissions, ring memory, kptr_restrict, /proc')
     .option('--format <fmt>', 'ndjson or text (default: ndjson when stdout is not a TTY)', formatOption)
-    .option('--no-mount', 'do not mount tracefs for the checks when it is not mounted (by default it is mounted and unmounted again, as trace does)')
+    .option('--no-mount', 'do not mount tracefs for the checks when it is not mounted (by default it is read through a private detached mount, as trace does)')
     .action(async (opts: { format?: Format; mount: boolean }) => {
       const checks = await withSignalsDeferred(() => runDoctor({ tracefs: { mount: opts.mount } }));
       const out = outputs.open();
@@ -28,9 +28,10 @@ export function registerDoctor(program: Command, outputs: Outputs): void {
 }
 
 /**
- * Doctor may mount tracefs for a moment. A SIGINT/SIGTERM/SIGHUP meanwhile must not kill the
- * process with the mount in place: hold the signal until the checks (and the unmount) are done,
- * then let it take its default action.
+ * Doctor may mount tracefs for a moment. Its private detached mount dies with the process
+ * anyway, but on a kernel that refuses one it falls back to mounting at /sys/kernel/tracing: a
+ * SIGINT/SIGTERM/SIGHUP meanwhile must not kill the process with that mount in place. Hold the
+ * signal until the checks (and the unmount) are done, then let it take its default action.
  */
 async function withSignalsDeferred<T>(fn: () => Promise<T>): Promise<T> {
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];

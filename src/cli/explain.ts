@@ -60,6 +60,10 @@ function waitForChange(opts: ExplainCliOptions, stopped: AbortSignal): Promise<b
     const onUsr1 = (): void => done(true);
     process.on('SIGUSR1', onUsr1);
     cleanups.push(() => process.off('SIGUSR1', onUsr1));
+    // A signal listener does not keep node's event loop alive: without a TTY (nothing read) or a
+    // timer, node would exit 0 right after the findings instead of waiting for SIGUSR1.
+    const alive = setInterval(() => undefined, 1 << 30);
+    cleanups.push(() => clearInterval(alive));
     if (opts.verifyAfter !== undefined) {
       process.stderr.write(`rxtrace: watching again in ${opts.verifyAfter} s (or on SIGUSR1 to pid ${process.pid})\n`);
       const t = setTimeout(() => done(true), opts.verifyAfter * 1000);

@@ -18,7 +18,7 @@ import { readNetstat } from '../procnet/netstat.js';
 import { readProtoMem, readSockstat, type ProtoMem, type Sockstat } from '../procnet/sockstat.js';
 import { readSoftnetStat, type SoftnetRow } from '../procnet/softnet.js';
 import { readAllDeviceStatsSync } from '../procnet/sysfs-stats.js';
-import { readSockets, type SocketSnapshotRow } from '../sockets.js';
+import { ownersWithCgroups, readSockets, type SocketSnapshotRow } from '../sockets.js';
 import { readTcpSockets } from '../tcp-sockets.js';
 
 export interface SnmpRead {
@@ -167,7 +167,9 @@ export async function readSnapshot(opts: SnapshotOptions = {}): Promise<CounterS
     });
     if (tcp) {
       // TIME_WAIT and request sockets have no inode (0) and no drops: nothing to follow.
-      for (const r of tcp.rows) if (r.inode !== 0) snap.sockets.set(r.inode, r);
+      // Listeners that dropped get their owners' cgroup keys, as UDP rows do.
+      const withCgroups = ownersWithCgroups(procRoot, 'dropping');
+      for (const r of tcp.rows) if (r.inode !== 0) snap.sockets.set(r.inode, { ...r, owners: withCgroups(r.owners, r.drops) });
       snap.tcpRead = true;
       for (const e of tcp.errors) errors.push({ source: 'tcp_sockets', code: (e as RxtraceError).code ?? 'EIO', message: e.message });
     }
@@ -221,6 +223,7 @@ export interface SnapshotReaderOptions extends Omit<SnapshotOptions, 'owners'> {
  * host's size: see procnet/owner-cache.ts). A socket whose drops rose and that has no owner in
  * the scan (opened since) is looked for at once among its likely processes (new pids, its
  * netns and uid); only what that misses waits for the next full scan the cost bound allows.
+ * Owners found that way carry their cgroup keys, as the first read's do.
  */
 export class SnapshotReader {
   private readonly cache: OwnerCache;

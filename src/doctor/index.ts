@@ -10,7 +10,7 @@ import type { EventSchema } from '../format/schema.js';
 import { DEFAULT_EVENTS } from '../plan.js';
 import { readSysctlNumber } from '../procnet/sysctl.js';
 import { listEvents } from '../tracefs/events.js';
-import { findTracefs, tracefsMountPoints, withTracefs } from '../tracefs/locate.js';
+import { findTracefs, tracefsMountPoints, withTracefs, type TracefsSource } from '../tracefs/locate.js';
 import {
   addonCheck, cpusCheck, privilegesCheck, tracepointCheck, perfProbe, placeholderProbe, paranoidCheck, ringCheck, openFilesCheck, kptrCheck, pointerCheck, ownersCheck, PROC_FILES, procFileCheck, sysfsStatsCheck, MOUNT_POINT, type HostFacts,
 } from './checks.js';
@@ -60,10 +60,12 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]
   let kfree: EventSchema | null | undefined;
   let udpSchema: EventSchema | undefined;
   let usedRoot: string | undefined;
+  let usedSource: TracefsSource | undefined;
   const wantPerf = opts.perf !== false;
   try {
-    await withTracefs({ ...opts.tracefs, notice }, async (root) => {
+    await withTracefs({ ...opts.tracefs, notice }, async (root, source) => {
       usedRoot = root;
+      usedSource = source;
       const available = new Set(listEvents(root));
       const results = DOCTOR_EVENTS.map((name) => tracepointCheck(root, available, name));
       const defaults = results.filter((_, i) => DEFAULT_EVENTS.includes(DOCTOR_EVENTS[i]));
@@ -91,6 +93,13 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]
       tracefs = { check: 'tracefs', status: 'ok', detail: `using ${override} (${opts.tracefs?.root ? 'the tracefs root option' : 'RXTRACE_TRACEFS'}); its ids must be this kernel's`, data: { path: override, mounted: 'override' } };
     } else if (before) {
       tracefs = { check: 'tracefs', status: 'ok', detail: `mounted at ${before}`, data: { path: before, mounted: 'already' } };
+    } else if (usedSource === 'private') {
+      tracefs = {
+        check: 'tracefs',
+        status: 'ok',
+        detail: 'was not mounted: read it through a private mount for these checks (detached and read-only: no other process sees it, nothing was mounted on the host, and it is gone with its fd), as rxtrace trace does',
+        data: { mounted: 'private' },
+      };
     } else if (left.length > 0) {
       tracefs = {
         check: 'tracefs',

@@ -1,10 +1,12 @@
 // Socket owners without a full /proc/*/fd scan per new socket. A new socket's owners are looked
 // for first among its likely processes: those of its cgroup (sock_diag's cgroup id is the cgroup2
-// directory's inode → cgroup.procs), processes started since the last scan, and processes of its
-// namespace with its uid. Only what that misses costs a full scan, and full scans are rate-bounded
-// by their own cost, so a host with 100,000 open sockets does not spend its CPU re-reading them.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+// directory's inode → cgroup.procs, through cgroup-id.ts), processes started since the last
+// scan, and processes of its namespace with its uid. Only what that misses costs a full scan, and
+// full scans are rate-bounded by their own cost, so a host with 100,000 open sockets does not
+// spend its CPU re-reading them.
+import { readdirSync, statSync } from 'node:fs';
 import { nowMonoNs } from '../decode/batch.js';
+import { CgroupTree } from './cgroup-id.js';
 import { scanSocketOwners, type DeniedProcess, type Owner, type SocketOwners } from './owners.js';
 import type { NsRow } from './netns-tables.js';
 
@@ -40,14 +42,14 @@ export class OwnerCache {
   /** Start of the last full fd scan (CLOCK_MONOTONIC ns); a socket seen before it and owner-less has no owner. */
   lastFullNs = -Infinity;
   private fullCostNs = 0;
-  private cgroupRoot?: string | null;
-  private cgroupDirs = new Map<string, string>();
   readonly stats: OwnerStats = { fullScans: 0, lastFullScanMs: 0, targetedScans: 0, targetedFound: 0, waits: 0, waitedMs: 0, pending: 0 };
 
   constructor(
     private readonly procRoot = '/proc',
     /** Floor between two full scans (ms); the cost-based bound (20 × the last scan's cost) may be larger. */
     private readonly minFullGapMs = 100,
+    /** The cgroup2 tree (shared with the attributor, which names sockets' cgroups from it). */
+    private readonly cgroups = new CgroupTree(procRoot),
   ) {}
 
   async fullScan(): Promise<void> {
@@ -92,7 +94,7 @@ export class OwnerCache {
     for (const pid of live) if (!this.netnsByPid.has(pid)) cands.add(pid); // started since the last scan
     const uids = new Map<number, Set<number>>();
     for (const r of rows) {
-      for (const pid of this.cgroupProcs(r.cgroupId)) cands.add(pid);
+      for (const pid of this.cgroups.procs(r.cgroupId)) cands.add(pid);
       let u = uids.get(r.netns);
       if (u === undefined) uids.set(r.netns, (u = new Set()));
       u.add(r.uid);
@@ -126,50 +128,4 @@ export class OwnerCache {
     }
     return left;
   }
-
-  /** Pids of the cgroup v2 directory whose inode is `id` ([] when unknown or not cgroup v2). */
-  private cgroupProcs(id: string | undefined): number[] {
-    if (id === undefined || id === '0' || id === '1') return []; // 1: the root cgroup holds everyone
-    let dir = this.cgroupDirs.get(id);
-    if (dir === undefined) {
-      this.indexCgroups();
-      dir = this.cgroupDirs.get(id);
-    }
-    if (dir === undefined) return [];
-    try {
-      return readFileSync(`${dir}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number);
-    } catch {
-      return [];
-    }
-  }
-
-  /** Map cgroup2 directory inodes to paths (a walk of a few hundred directories at most, on a miss). */
-  private indexCgroups(): void {
-    if (this.cgroupRoot === undefined) this.cgroupRoot = cgroup2Root(this.procRoot);
-    if (this.cgroupRoot === null) return;
-    this.cgroupDirs.clear();
-    const walk = (d: string, depth: number): void => {
-      try {
-        this.cgroupDirs.set(String(statSync(d, { bigint: true }).ino), d);
-        if (depth > 12) return;
-        for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) walk(`${d}/${e.name}`, depth + 1);
-      } catch {
-        /* gone meanwhile */
-      }
-    };
-    walk(this.cgroupRoot, 0);
-  }
-}
-
-/** Where cgroup2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host), or null. */
-export function cgroup2Root(procRoot = '/proc'): string | null {
-  try {
-    for (const line of readFileSync(`${procRoot}/self/mountinfo`, 'utf8').split('\n')) {
-      const [pre, post] = line.split(' - ');
-      if (post?.startsWith('cgroup2 ')) return pre.split(' ')[4] ?? null;
-    }
-  } catch {
-    /* no mountinfo */
-  }
-  return null;
 }

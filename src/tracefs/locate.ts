@@ -1,9 +1,15 @@
 // Find tracefs (or mount it, as root, and say so), and hand its root to a callback.
-// rxtrace only needs tracefs to read event ids and format files: a mount it made is undone
-// as soon as those are read, so no mount outlives the call, even when tracing later fails.
+// rxtrace only needs tracefs to read event ids and format files (perf events need no mount).
+// When tracefs is not mounted, rxtrace makes a private mount: detached (fsopen/fsmount, 5.2+),
+// read-only, reachable only through its fd as /proc/self/fd/N, and dropped by the kernel when
+// that fd closes or the process dies. So concurrent rxtrace processes cannot unmount tracefs
+// under each other or stack mounts, a SIGKILL leaves nothing behind, and the host's mount table
+// never changes. Only where the kernel refuses fsopen does it fall back to mounting at
+// /sys/kernel/tracing for the call and unmounting after (which two processes can race on).
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, readFileSync } from 'node:fs';
 import { PRIVILEGE_HINT, RxtraceError } from '../errors.js';
+import { loadNative } from '../native.js';
 
 export interface TracefsOptions {
   /** Use this directory as the tracefs root (a fixture tree, or an unusual mount). Env: RXTRACE_TRACEFS. */
@@ -71,10 +77,27 @@ function unescapeMount(s: string): string {
 }
 
 /**
- * Run `fn` with a tracefs root. If tracefs is not mounted and we are root, mount it at
- * /sys/kernel/tracing for the duration of `fn`, report it, and unmount it afterwards.
+ * How `fn` got its root: `override` (the root option or RXTRACE_TRACEFS), `mounted` (the host's
+ * mount), `private` (a detached mount of this process's own), `temporary` (mounted at
+ * /sys/kernel/tracing for the call: the fallback where fsopen is refused).
  */
-export async function withTracefs<T>(opts: TracefsOptions, fn: (root: string) => Promise<T> | T): Promise<T> {
+export type TracefsSource = 'override' | 'mounted' | 'private' | 'temporary';
+
+/** A private tracefs mount's fd, or why there is none (the kernel or a seccomp policy refused it). */
+function openPrivateTracefs(): { fd: number } | { why: string } {
+  try {
+    return { fd: loadNative().openTracefs() };
+  } catch (e) {
+    return { why: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/**
+ * Run `fn` with a tracefs root. If tracefs is not mounted and we are root, read it through a
+ * private detached mount for the duration of `fn` (or, where the kernel refuses that, mount it at
+ * /sys/kernel/tracing and unmount it afterwards), and say so.
+ */
+export async function withTracefs<T>(opts: TracefsOptions, fn: (root: string, source: TracefsSource) => Promise<T> | T): Promise<T> {
   const notice = opts.notice ?? ((m: string) => process.stderr.write(`rxtrace: ${m}\n`));
   const root = opts.root ?? process.env.RXTRACE_TRACEFS;
   if (root) {
@@ -84,10 +107,10 @@ export async function withTracefs<T>(opts: TracefsOptions, fn: (root: string) =>
         hint: 'point RXTRACE_TRACEFS (or the tracefsRoot option) at a mounted tracefs, e.g. /sys/kernel/tracing',
       });
     }
-    return fn(root);
+    return fn(root, 'override');
   }
   const found = findTracefs(opts.procMounts);
-  if (found) return fn(found);
+  if (found) return fn(found, 'mounted');
 
   const isRoot = process.getuid?.() === 0;
   if (!isRoot && tracefsMounted(opts.procMounts)) {
@@ -101,19 +124,28 @@ export async function withTracefs<T>(opts: TracefsOptions, fn: (root: string) =>
       hint: `mount it as root: mount -t tracefs nodev ${MOUNT_POINT} (or run rxtrace as root, which mounts it for you)`,
     });
   }
+  const own = openPrivateTracefs();
+  if ('fd' in own) {
+    notice('tracefs was not mounted: reading event formats through a private mount of it (detached and read-only: no other process sees it, and nothing is mounted on the host)');
+    try {
+      return await fn(`/proc/self/fd/${own.fd}`, 'private');
+    } finally {
+      closeSync(own.fd); // the kernel drops the mount with its last reference
+    }
+  }
   try {
     execFileSync('mount', ['-t', 'tracefs', 'nodev', MOUNT_POINT], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
-    throw new RxtraceError('ENOTRACEFS', `tracefs is not mounted and mounting it at ${MOUNT_POINT} failed: ${mountFailure(e)}`, {
+    throw new RxtraceError('ENOTRACEFS', `tracefs is not mounted and mounting it at ${MOUNT_POINT} failed: ${mountFailure(e)} (a private mount failed too: ${own.why})`, {
       syscall: 'mount',
       path: MOUNT_POINT,
       hint: `mounting needs CAP_SYS_ADMIN, which containers usually drop, and a writable /sys, which containers often mount read-only; give the container CAP_SYS_ADMIN, or bind-mount the host's ${MOUNT_POINT} into it`,
       cause: e,
     });
   }
-  notice(`tracefs was not mounted: mounted it at ${MOUNT_POINT} to read event formats (it is unmounted again once they are read)`);
+  notice(`tracefs was not mounted: mounted it at ${MOUNT_POINT} to read event formats (it is unmounted again once they are read; a private mount was refused: ${own.why})`);
   try {
-    return await fn(MOUNT_POINT);
+    return await fn(MOUNT_POINT, 'temporary');
   } finally {
     try {
       execFileSync('umount', [MOUNT_POINT], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -124,8 +124,8 @@ describeLive('rxtrace doctor, against this machine', () => {
       expect(dirs).toContain((tracefs.data as { path: string }).path);
       expect(r.stderr).not.toMatch(/mounted it/);
     } else {
-      expect(tracefs).toMatchObject({ status: 'ok', data: { mounted: 'temporary', path: '/sys/kernel/tracing' } });
-      expect(r.stderr).toMatch(/^rxtrace: tracefs was not mounted: mounted it at \/sys\/kernel\/tracing .*unmounted again/m);
+      expect(tracefs).toMatchObject({ status: 'ok', data: { mounted: 'private' } });
+      expect(r.stderr).toMatch(/^rxtrace: tracefs was not mounted: reading event formats through a private mount/m);
     }
     // A real session was opened: on a tracepoint, on one CPU.
     expect(get(checks, 'perf_event_open')).toMatchObject({ status: 'ok', data: { opened: true, cpu: 0 } });
@@ -138,16 +138,16 @@ describeLive('rxtrace doctor, against this machine', () => {
     }, 0));
   });
 
-  it('tracefs not mounted (a private mount namespace): mounted for the checks, said so on stderr, unmounted again', async () => {
+  it('tracefs not mounted (a private mount namespace): read through a private detached mount for the checks, said so on stderr, nothing mounted', async () => {
     const { r, code, checks } = await doctorInNs(UNMOUNT_TRACEFS, 'unmounted.ndjson');
     expect(nsLine(r.stdout, 'MOUNTS_BEFORE')).toBe('0');
     expect(nsLine(r.stdout, 'MOUNTS_AFTER')).toBe('0');
     expect(code).toBe(EXIT.OK);
-    expect(r.stderr).toMatch(/^rxtrace: tracefs was not mounted: mounted it at \/sys\/kernel\/tracing .*unmounted again/m);
+    expect(r.stderr).toMatch(/^rxtrace: tracefs was not mounted: reading event formats through a private mount/m);
     const tracefs = get(checks, 'tracefs');
-    expect(tracefs).toMatchObject({ status: 'ok', data: { mounted: 'temporary', path: '/sys/kernel/tracing' } });
-    expect(tracefs.detail).toMatch(/unmounted it again/);
-    // The checks ran while it was mounted.
+    expect(tracefs).toMatchObject({ status: 'ok', data: { mounted: 'private' } });
+    expect(tracefs.detail).toMatch(/private mount .*nothing was mounted on the host/);
+    // The checks ran through it.
     expect(get(checks, 'tracepoint udp:udp_fail_queue_rcv_skb').status).toBe('ok');
     expect(get(checks, 'perf_event_open').data).toMatchObject({ opened: true });
   });
@@ -168,7 +168,7 @@ describeLive('rxtrace doctor, against this machine', () => {
     expect(code).toBe(EXIT.OK);
   });
 
-  it('a stop signal while tracefs is mounted for the checks: the mount is undone before the process dies', async () => {
+  it('SIGKILL while doctor holds its private tracefs mount: nothing is left mounted (the mount dies with its fd)', async () => {
     const script = `RX=${shellQuote(cliCommand([]))}
       ${UNMOUNT_TRACEFS}
       $RX doctor --format ndjson > /dev/null & PID=$!
@@ -186,26 +186,38 @@ describeLive('rxtrace doctor, against this machine', () => {
       const deadline = Date.now() + 30_000;
       let pid: number | undefined;
       let seen = false;
-      // The doctor's own mount table (its private namespace): wait for the temporary mount.
+      // The private mount is in no mount table: it shows as the doctor's O_PATH fd on a "/"
+      // (fdinfo flags 010000000) whose mnt_id is not its root's.
+      const rootMnt = (p: number): string | undefined => /^\d+ /.exec(readFileSync(`/proc/${p}/mountinfo`, 'utf8').split('\n').find((l) => l.split(' ')[4] === '/') ?? '')?.[0].trim();
       while (Date.now() < deadline && !seen) {
         pid ??= Number(/^PID (\d+)$/m.exec(out)?.[1]) || undefined;
         if (pid) {
           try {
-            seen = readFileSync(`/proc/${pid}/mounts`, 'utf8').split('\n').some((l) => l.split(' ')[2] === 'tracefs');
+            const root = rootMnt(pid);
+            for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+              try {
+                if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== '/') continue;
+                const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+                const flags = parseInt(/^flags:\s+(\d+)/m.exec(info)?.[1] ?? '0', 8);
+                if (flags & 0o10000000 && /^mnt_id:\s+(\d+)/m.exec(info)?.[1] !== root) seen = true;
+              } catch {
+                /* closed meanwhile */
+              }
+            }
           } catch {
             break; // exited already
           }
         }
         if (!seen) await new Promise((r) => setTimeout(r, 2));
       }
-      expect(seen, `never saw doctor's temporary tracefs mount; stdout ${out}, stderr ${err}`).toBe(true);
-      process.kill(pid!, 'SIGTERM');
+      expect(seen, `never saw doctor's private tracefs mount; stdout ${out}, stderr ${err}`).toBe(true);
+      process.kill(pid!, 'SIGKILL');
       await exited;
     } finally {
       clearTimeout(kill);
     }
-    // Killed by the signal (128 + 15), after undoing the mount.
-    expect(nsLine(out, 'RXEXIT')).toBe('143');
+    // Killed outright (128 + 9): no handler ran, and still nothing is mounted.
+    expect(nsLine(out, 'RXEXIT')).toBe('137');
     expect(nsLine(out, 'MOUNTS_AFTER')).toBe('0');
   });
 

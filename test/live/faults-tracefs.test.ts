@@ -1,7 +1,8 @@
-// Fault matrix (docs/faults.md), tracefs and privileges: tracefs not mounted (rxtrace mounts,
-// says so, unmounts), not mountable, a tracepoint missing on this kernel, malformed, truncated
-// or empty format files, bad ids, not root, no CAP_PERFMON; and the security rules: nothing
-// under /proc or /sys is ever opened for writing, the only mount is tracefs, and it is undone.
+// Fault matrix (docs/faults.md), tracefs and privileges: tracefs not mounted (rxtrace reads it
+// through a private detached mount, says so, leaves nothing mounted; two at once), not mountable,
+// a tracepoint missing on this kernel, malformed, truncated or empty format files, bad ids, not
+// root, no CAP_PERFMON; and the security rules: nothing under /proc or /sys is ever opened for
+// writing, and the only mount is a private, detached, read-only tracefs.
 // Mount games happen only in private mount namespaces (unshare --mount --propagation private):
 // the host's mount table is checked unchanged at the end. Fixture trees are copied from this
 // kernel's tracefs into temp dirs (the ids must be real: perf_event_open takes them).
@@ -81,7 +82,7 @@ describeLive('fault matrix: tracefs, privileges and the security rules', () => {
   });
 
   describe('tracefs not mounted, not mountable', () => {
-    it('not mounted: rxtrace mounts it, says so on stderr, unmounts it before tracing, traces real drops, exit 0', async () => {
+    it('not mounted: rxtrace reads it through a private mount, says so on stderr, mounts nothing visible, traces real drops, exit 0', async () => {
       const sink = await startSink({ bind: '127.0.0.1:0', rcvbuf: 1 });
       const before = udpSocketDrops(sink.inode)!.drops;
       const r = await inMountNs(
@@ -102,18 +103,57 @@ describeLive('fault matrix: tracefs, privileges and the security rules', () => {
       console.log(`[faults-tracefs] not mounted: exit ${res.code}; ${r.stderr.trim().replace(/\n/g, ' | ')}`);
       expectCleanExit(res);
       expect(nsLine(r.stdout, 'MOUNTS_BEFORE')).toBe('0');
-      expect(r.stderr).toMatch(/^rxtrace: tracefs was not mounted: mounted it at \/sys\/kernel\/tracing .*unmounted again/m);
-      // Formats are read before tracing starts; perf events need no mount: none while tracing.
+      expect(r.stderr).toMatch(/^rxtrace: tracefs was not mounted: reading event formats through a private mount of it .*nothing is mounted on the host/m);
+      // The private mount is detached: the namespace's mount table never lists it, at any moment.
       const during = [...r.stdout.matchAll(/^MOUNTS_WHILE_TRACING (\d+)$/gm)].map((m) => m[1]);
       expect(during.length).toBeGreaterThan(0);
-      // Start-up (module load, format reads) may still hold the mount in the first samples;
-      // once it is gone it never comes back, and the trace ends without it.
-      expect(/^0*1*0+$/.test(during.join('')), `tracefs mounts while tracing: ${during.join(',')}`).toBe(true);
+      expect(during.filter((n) => n !== '0'), 'tracefs mounts seen while tracing').toEqual([]);
       expect(nsLine(r.stdout, 'MOUNTS_AFTER')).toBe('0');
       // (The summary counts what the tracer delivered; -c stops printing at 50.)
       const m = SUMMARY.exec(r.stderr);
       expect(Number(m?.[1])).toBeGreaterThanOrEqual(50);
       expect(udpSocketDrops(sink.inode)!.drops - before).toBeGreaterThanOrEqual(50);
+    });
+
+    it('not mounted, two traces started together (and a third that exits while they read): each reads tracefs on its own, both trace real drops, nothing left mounted', async () => {
+      // The race a shared temporary mount had: one process unmounting /sys/kernel/tracing while
+      // another still reads formats there, or both mounting and stacking. Each private mount
+      // belongs to its own process, so neither can happen: every run must start and trace.
+      const a = await startSink({ bind: '127.0.0.1:0', rcvbuf: 1 });
+      const b = await startSink({ bind: '127.0.0.1:0', rcvbuf: 1 });
+      const before = [udpSocketDrops(a.inode)!.drops, udpSocketDrops(b.inode)!.drops];
+      const F = shellQuote(rxfloodPath());
+      const r = await inMountNs(
+        `${UNMOUNT_TRACEFS}
+        E=/tmp/rxt-two-$$
+        for round in 1 2 3; do
+          $RX trace --port ${a.port} -c 20 -d 60 > $E.a.out 2> $E.a.err & A=$!
+          $RX trace --port ${b.port} -c 20 -d 60 > $E.b.out 2> $E.b.err & B=$!
+          $RX trace -e udp:nosuch -d 1 > /dev/null 2>&1 & C=$!
+          while kill -0 $A 2>/dev/null || kill -0 $B 2>/dev/null; do
+            ${F} send --to 127.0.0.1:${a.port} -n 10 > /dev/null; ${F} send --to 127.0.0.1:${b.port} -n 10 > /dev/null
+            echo "MOUNTS_WHILE $(awk '$3 == "tracefs"' /proc/mounts | wc -l)"
+            sleep 0.2
+          done
+          wait $A; ea=$?; wait $B; eb=$?; wait $C
+          echo "ROUND $round $ea $eb $(wc -l < $E.a.out) $(wc -l < $E.b.out) $(grep -c 'private mount' $E.a.err) $(grep -c 'private mount' $E.b.err) $(grep -vc '^rxtrace: ' $E.a.err) $(grep -vc '^rxtrace: ' $E.b.err)"
+        done
+        rm -f $E.*
+        echo "MOUNTS_AFTER $(awk '$3 == "tracefs"' /proc/mounts | wc -l)"
+        echo "RXEXIT 0"`,
+        { timeoutMs: 180_000 },
+      );
+      nsResult(r);
+      const rounds = [...r.stdout.matchAll(/^ROUND (\d) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$/gm)].map((m) => m.slice(1).map(Number));
+      console.log(`[faults-tracefs] two at once: ${rounds.map((x) => `round ${x[0]}: exits ${x[1]}/${x[2]}, events ${x[3]}/${x[4]}`).join('; ')}`);
+      expect(rounds).toHaveLength(3);
+      // [round, exit a, exit b, events a, events b, notice a, notice b, foreign lines a, b]
+      for (const x of rounds) expect(x.slice(1)).toEqual([0, 0, 20, 20, 1, 1, 0, 0]);
+      expect([...r.stdout.matchAll(/^MOUNTS_WHILE (\d+)$/gm)].map((m) => m[1]).filter((n) => n !== '0')).toEqual([]);
+      expect(nsLine(r.stdout, 'MOUNTS_AFTER')).toBe('0');
+      // The kernel saw what the traces saw (each printed 20 of its own socket's drops, 3 times).
+      expect(udpSocketDrops(a.inode)!.drops - before[0]).toBeGreaterThanOrEqual(60);
+      expect(udpSocketDrops(b.inode)!.drops - before[1]).toBeGreaterThanOrEqual(60);
     });
 
     it('not mounted, and tracing then fails (unknown event; a filter the kernel rejects): the mount rxtrace made is still undone', async () => {
@@ -143,11 +183,13 @@ describeLive('fault matrix: tracefs, privileges and the security rules', () => {
         ),
       );
       const msg = expectCleanError(r, EXIT.UNAVAILABLE);
+      // Both ways need CAP_SYS_ADMIN: the private mount (fsopen) and the fallback mount(8).
       expect(msg).toMatch(/tracefs is not mounted and mounting it at \/sys\/kernel\/tracing failed/);
       expect(msg).toMatch(/permission denied/i);
+      expect(msg).toMatch(/a private mount failed too: fsopen/);
     });
 
-    it('not mountable (no mount point: /sys/kernel hidden under an empty tmpfs): exit 69, one line', async () => {
+    it('no mount point (/sys/kernel hidden under an empty read-only tmpfs): the private mount needs none, exit 0', async () => {
       const r = nsResult(
         await inMountNs(
           `${UNMOUNT_TRACEFS}
@@ -156,8 +198,8 @@ describeLive('fault matrix: tracefs, privileges and the security rules', () => {
           { timeoutMs: 60_000 },
         ),
       );
-      const msg = expectCleanError(r, EXIT.UNAVAILABLE);
-      expect(msg).toMatch(/mounting it at \/sys\/kernel\/tracing failed/);
+      expectCleanExit(r);
+      expect(r.stderr).toMatch(/^rxtrace: tracefs was not mounted: reading event formats through a private mount/m);
     });
 
     it('RXTRACE_TRACEFS pointing at a directory that is not tracefs: exit 69, one line', async () => {
@@ -282,14 +324,14 @@ describeLive('fault matrix: tracefs, privileges and the security rules', () => {
     });
   });
 
-  describe('security: files are read, never written, under /proc and /sys; the only mount is tracefs, undone', () => {
-    it('strace of `trace` (tracefs unmounted first, real drops, SIGINT): no open for writing under /proc or /sys, mount/umount only of tracefs', async () => {
+  describe('security: files are read, never written, under /proc and /sys; the only mount is a private tracefs', () => {
+    it('strace of `trace` (tracefs unmounted first, real drops): no open for writing under /proc or /sys, no mount(2) at all, one private read-only tracefs', async () => {
       const sink = await startSink({ bind: '127.0.0.1:0', rcvbuf: 1 });
       const log = `/tmp/rxt-strace-${process.pid}-${Date.now()}`;
       try {
         const r = await inMountNs(
           `${UNMOUNT_TRACEFS}
-          strace -f -qq -o ${log} -e trace=open,openat,openat2,creat,truncate,mount,umount2,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat $RX trace --port ${sink.port} -c 30 -d 60 > /dev/null & PID=$!
+          strace -f -qq -o ${log} -e trace=open,openat,openat2,creat,truncate,mount,umount2,fsopen,fsmount,move_mount,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat $RX trace --port ${sink.port} -c 30 -d 60 > /dev/null & PID=$!
           while kill -0 $PID 2>/dev/null; do ${shellQuote(rxfloodPath())} send --to 127.0.0.1:${sink.port} -n 20 > /dev/null; sleep 0.3; done
           wait $PID; echo "RXEXIT $?"`,
           { timeoutMs: 120_000 },
@@ -298,12 +340,15 @@ describeLive('fault matrix: tracefs, privileges and the security rules', () => {
         const lines = readFileSync(log, 'utf8').split('\n');
         const writes = lines.filter((l) => /\bopen(at2?)?\(.*"\/(proc|sys)\//.test(l) && /O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|O_APPEND/.test(l));
         const creates = lines.filter((l) => /\b(creat|truncate|unlink|unlinkat|rename\w*|mkdir\w*)\(.*"\/(proc|sys)\//.test(l));
-        const mounts = lines.filter((l) => /\b(mount|umount2)\(/.test(l) && !/= -1 /.test(l));
+        const mounts = lines.filter((l) => /\b(mount|umount2|fsopen|fsmount|move_mount)\(/.test(l) && !/= -1 /.test(l));
         console.log(`[faults-tracefs] strace: ${lines.length} lines, writes under /proc|/sys: ${writes.length}, mounts: ${mounts.map((l) => l.replace(/^\d+\s+/, '')).join(' ; ')}`);
         expect(writes, 'opens for writing under /proc or /sys').toEqual([]);
         expect(creates, 'creates/renames/unlinks under /proc or /sys').toEqual([]);
-        expect(mounts.filter((l) => /\bmount\(/.test(l)).map((l) => /mount\("([^"]*)", "([^"]*)", "([^"]*)"/.exec(l)?.slice(1))).toEqual([['nodev', '/sys/kernel/tracing', 'tracefs']]);
-        expect(mounts.filter((l) => /\bumount2\(/.test(l)).map((l) => /umount2\("([^"]*)"/.exec(l)?.[1])).toEqual(['/sys/kernel/tracing']);
+        // One fsopen of tracefs and one read-only fsmount, never attached anywhere (no
+        // move_mount); no mount(2) or umount2 at all.
+        expect(mounts.filter((l) => /\bfsopen\(/.test(l)).map((l) => /fsopen\("([^"]*)"/.exec(l)?.[1])).toEqual(['tracefs']);
+        expect(mounts.filter((l) => /\bfsmount\(/.test(l)).map((l) => /MOUNT_ATTR_RDONLY/.test(l))).toEqual([true]);
+        expect(mounts.filter((l) => /\b(mount|umount2|move_mount)\(/.test(l))).toEqual([]);
       } finally {
         rmSync(log, { force: true });
       }

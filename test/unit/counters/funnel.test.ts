@@ -226,4 +226,27 @@ describe('SnapshotReader', () => {
     expect(c.sockets!.has(3001)).toBe(true);
     expect(c.sockets!.get(3001)!.owners).toEqual([{ pid: 300, comm: 'new-ctr' }]);
   });
+
+  it('owners read on a rescan carry cgroup, unit and container, like the first read', async () => {
+    const { rmSync, writeFileSync } = await import('node:fs');
+    const { SnapshotReader } = await import('../../../src/counters/snapshot.js');
+    const ctr = 'c0ffee'.repeat(10) + 'c0de';
+    const cgroupOf100 = `0::/system.slice/docker-${ctr}.scope\n`;
+    const dir = join(tmp.dir, 'reader-cgroup');
+    const t = materialize('6.18', 'a', dir);
+    writeFileSync(join(t.procRoot, '100', 'cgroup'), cgroupOf100);
+    const reader = new SnapshotReader({ ...t, ownersMaxAgeMs: 60_000 });
+    const a = await reader.read();
+    const identity = { cgroup: `/system.slice/docker-${ctr}.scope`, unit: `docker-${ctr}.scope`, container: ctr };
+    // First read: a fresh scan; 1001 drops, so its owner gets its cgroup keys.
+    expect(a.sockets!.get(1001)!.owners).toEqual([{ pid: 100, comm: 'feed', ...identity }]);
+    rmSync(dir, { recursive: true });
+    materialize('6.18', 'b', dir);
+    writeFileSync(join(t.procRoot, '100', 'cgroup'), cgroupOf100);
+    const b = await reader.read();
+    // 1003 (new, 7 drops, no owner in the reused scan) makes the reader rescan: the rescan's
+    // owners are the ones set on every row, and must carry the same keys.
+    expect(b.sockets!.get(1003)!.owners).toEqual([{ pid: 100, comm: 'feed', ...identity }]);
+    expect(b.sockets!.get(1001)!.owners).toEqual([{ pid: 100, comm: 'feed', ...identity }]);
+  });
 });

@@ -123,3 +123,53 @@ describe('socket cgroup (INET_DIAG_CGROUP_ID)', () => {
     expect(pathIdentity('/')).toEqual({ cgroup: '/' });
   });
 });
+
+describe('CgroupTree: one walker for socket cgroup paths and cgroup.procs', () => {
+  it('maps directory inodes to paths and pids, walks once per miss storm, and never offers the root cgroup', async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync, statSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { CgroupTree } = await import('../../../src/procnet/cgroup-id.js');
+    const base = mkdtempSync(`${tmpdir()}/rxtrace-cgtree-`);
+    try {
+      const cg = `${base}/cg`;
+      const scope = `${cg}/rxtest.slice/docker-${ID}.scope`;
+      mkdirSync(scope, { recursive: true });
+      writeFileSync(`${scope}/cgroup.procs`, '4242\n4243\n');
+      writeFileSync(`${cg}/cgroup.procs`, '1\n2\n');
+      mkdirSync(`${base}/proc/self`, { recursive: true });
+      writeFileSync(`${base}/proc/self/mountinfo`, `34 25 0:29 / ${cg} rw,nosuid - cgroup2 cgroup2 rw\n`);
+      const ino = (d: string) => String(statSync(d, { bigint: true }).ino);
+      const tree = new CgroupTree(`${base}/proc`, 60_000);
+      expect(tree.path(ino(scope))).toBe(`/rxtest.slice/docker-${ID}.scope`);
+      expect(tree.procs(ino(scope))).toEqual([4242, 4243]);
+      expect(tree.path(ino(cg))).toBe('/');
+      expect(tree.procs(ino(cg))).toEqual([]); // everyone: no narrower than a full scan
+      expect(tree.path(undefined)).toBeUndefined();
+      expect(tree.path('0')).toBeUndefined();
+      // Unknown ids within the walk gap cost no walk each.
+      for (let i = 0; i < 100; i++) expect(tree.path(String(999_000 + i))).toBeUndefined();
+      expect(tree.walks).toBe(1);
+      // A cgroup removed since the walk: its procs read as none.
+      rmSync(`${scope}/cgroup.procs`);
+      expect(tree.procs(ino(scope))).toEqual([]);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+
+  it('no cgroup2 mount (v1-only host): nothing known, nothing thrown', async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { CgroupTree } = await import('../../../src/procnet/cgroup-id.js');
+    const base = mkdtempSync(`${tmpdir()}/rxtrace-cgtree-`);
+    try {
+      mkdirSync(`${base}/proc/self`, { recursive: true });
+      writeFileSync(`${base}/proc/self/mountinfo`, '35 33 0:30 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n');
+      const tree = new CgroupTree(`${base}/proc`, 0);
+      expect(tree.path('12345')).toBeUndefined();
+      expect(tree.procs('12345')).toEqual([]);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
