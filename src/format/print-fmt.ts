@@ -37,7 +37,10 @@ function symbolTable(arg: string): Map<number, string> {
   const table = new Map<number, string>();
   const re = /\{\s*(-?(?:0x[0-9a-fA-F]+|\d+))\s*,\s*"((?:[^"\\]|\\.)*)"\s*\}/g;
   for (let m = re.exec(arg); m; m = re.exec(arg)) {
-    table.set(Number(m[1]), m[2]);
+    // Number('-0x10') is NaN: the sign is read apart from the (hex or decimal) magnitude.
+    const neg = m[1].startsWith('-');
+    const n = Number(neg ? m[1].slice(1) : m[1]);
+    if (Number.isSafeInteger(n)) table.set(neg ? -n : n, m[2]);
   }
   return table;
 }

@@ -48,6 +48,17 @@ describe('format parser: this kernel (6.18)', () => {
     expect(reasonFilter(s, ['SOCKET_RCVBUFF', 'proto_mem'])).toBe('reason == 6 || reason == 20');
   });
 
+  it('symbol values in print fmt: decimal, hex and negative of either (fuzz-found: -0x10 read as NaN)', () => {
+    const text = fx('6.18/udp_fail_queue_rcv_skb.format').replace('{ 2, "AF_INET" }', '{ -0x10, "NEG_HEX" }, { -7, "NEG" }, { 0x2, "AF_INET" }');
+    const table = parseFormat(text, 'udp').symbols.get('family')!;
+    expect([...table]).toEqual([
+      [-16, 'NEG_HEX'],
+      [-7, 'NEG'],
+      [2, 'AF_INET'],
+      [10, 'AF_INET6'],
+    ]);
+  });
+
   it('sock_rcvqueue_full: three ints, no address', () => {
     const s = parseFormat(fx('6.18/sock_rcvqueue_full.format'), 'sock');
     expect(s.fields.filter((f) => !f.common).map((f) => f.name)).toEqual(['rmem_alloc', 'truesize', 'sk_rcvbuf']);
