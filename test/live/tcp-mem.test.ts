@@ -70,8 +70,11 @@ describeLive('TCP under a squeezed tcp_mem', () => {
       }
       // Only the TCP receive reasons got through the kernel filter.
       for (const r of Object.keys(reasons)) expect(['SOCKET_BACKLOG', 'TCP_ZEROWINDOW', 'TCP_OFO_QUEUE_PRUNE', 'TCP_OFO_DROP', 'TCP_OFOMERGE', 'PROTO_MEM', 'TCP_LISTEN_OVERFLOW', 'SOCKET_RCVBUFF']).toContain(r);
-      // Every receive-queue drop TcpExt counted is a PROTO_MEM kfree_skb (others' UDP may add some).
-      expect(reasons.PROTO_MEM ?? 0).toBeGreaterThanOrEqual(tcpExt.TCPRcvQDrop);
+      // The squeeze frees receive-queue drops as PROTO_MEM; but not every TCPRcvQDrop is one: on
+      // kernels with tcp_data_queue's window-shrink path (SOCK_NO_MEM), a drop counted as
+      // TCPRcvQDrop is freed as out of window, with a reason outside the receive set (a CI run on
+      // 6.18: TCPRcvQDrop +2, one PROTO_MEM event). The summary says how many it saw of each.
+      expect(reasons.PROTO_MEM ?? 0).toBeGreaterThan(0);
       expect(r.stderr).toMatch(/TCP drops the kernel counted meanwhile/);
       // A named socket is one of the tables these reasons come from (which one: test/live/tcp-kfree.test.ts).
       for (const e of kfree) if (e.socket) expect(['udp', 'udp6', 'raw', 'raw6', 'icmp', 'icmp6', 'tcp', 'tcp6']).toContain(e.socket.table);
