@@ -410,6 +410,7 @@ Napi::Value JsPerfSession::GetStats(const Napi::CallbackInfo& info) {
   out.Set("aggregated", Napi::Number::New(env, static_cast<double>(s.aggregated)));
   out.Set("otherRecords", Napi::Number::New(env, static_cast<double>(s.otherRecords)));
   out.Set("failures", Napi::Number::New(env, static_cast<double>(s.failures)));
+  out.Set("unsampled", Napi::Number::New(env, static_cast<double>(s.unsampled)));
   return out;
 }
 

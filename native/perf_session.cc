@@ -40,6 +40,8 @@ constexpr uint64_t kPerfFormatLost = 1U << 4;
 // A record type of our own (perf's types are small numbers): `count` identical samples of one
 // drain, as { header; u64 count; u64 lastTime; [u32 cpu][u32 0] first sample verbatim }.
 constexpr uint32_t kRecordAggregate = 0x10001;
+// Hits an event counted with no sample written and no loss reported: { header; u64 id; u64 n; }.
+constexpr uint32_t kRecordUnsampled = 0x10002;
 // Sample layout (TID|TIME|CPU|RAW), from the record start: time at +16, raw_size at +32, raw at +36.
 constexpr size_t kSampleTimeOff = 16;
 constexpr size_t kSampleRawSizeOff = 32;
@@ -122,7 +124,8 @@ uint8_t* Batch::Release() {
 PerfSession::PerfSession(SessionOptions options)
     : options_(std::move(options)),
       pageSize_(static_cast<size_t>(sysconf(_SC_PAGESIZE))),
-      lost_(std::make_unique<std::atomic<uint64_t>[]>(options_.cpus.size())) {
+      lost_(std::make_unique<std::atomic<uint64_t>[]>(options_.cpus.size())),
+      ringSamples_(options_.cpus.size(), 0) {
   for (const EventSpec& ev : options_.events) anyAggregate_ = anyAggregate_ || ev.aggregate;
   // Any throw below unwinds the members: every fd opened so far closes, every ring unmaps.
   wake_ = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -272,6 +275,7 @@ StatsSnapshot PerfSession::Stats() const {
   s.otherRecords = other_.load(std::memory_order_relaxed);
   s.aggregated = aggregated_.load(std::memory_order_relaxed);
   s.failures = failures_.load(std::memory_order_relaxed);
+  s.unsampled = unsampled_.load(std::memory_order_relaxed);
   s.lostPerCpu.resize(options_.cpus.size());
   for (size_t i = 0; i < s.lostPerCpu.size(); ++i) {
     s.lostPerCpu[i] = lost_[i].load(std::memory_order_relaxed);
@@ -422,28 +426,20 @@ bool PerfSession::DrainRing(Ring& ring, Batch& batch, size_t budget) {
   }
   if (aggregated) aggregated_.fetch_add(aggregated, std::memory_order_relaxed);
   if (samples) samples_.fetch_add(samples, std::memory_order_relaxed);
+  ringSamples_[ring.cpuIndex] += samples;
   if (lost) lost_[ring.cpuIndex].fetch_add(lost, std::memory_order_relaxed);
   if (other) other_.fetch_add(other, std::memory_order_relaxed);
   return tail < head;
 }
 
 void PerfSession::ReconcileLost(Batch& batch) {
-  for (const Ring& ring : rings_) {
-    uint64_t kernelLost = 0;
-    for (const PerfFd& f : fds_) {
-      if (f.cpu != ring.cpu || !f.readsLost) continue;
-      uint64_t values[2];  // { value; lost; } for read_format == PERF_FORMAT_LOST
-      if (::read(f.fd.get(), values, sizeof values) == static_cast<ssize_t>(sizeof values)) {
-        kernelLost += values[1];
-      }
-    }
-    const uint64_t reported = lost_[ring.cpuIndex].load(std::memory_order_relaxed);
-    if (kernelLost <= reported) continue;
-    // The same shape as the kernel's own: { header; u64 id; u64 lost; }, behind our prefix.
+  // One of our records behind the cpu prefix: { header; u64 id; u64 n; }, the shape of the
+  // kernel's PERF_RECORD_LOST.
+  auto append = [&](const Ring& ring, uint32_t type, uint64_t n) -> bool {
     uint8_t* dst = batch.Extend(kPrefixBytes + 24);
-    if (dst == nullptr) return;
+    if (dst == nullptr) return false;
     const uint32_t prefix[2] = {static_cast<uint32_t>(ring.cpu), 0};
-    const perf_event_header hdr{PERF_RECORD_LOST, 0, 24};
+    const perf_event_header hdr{type, 0, 24};
     uint64_t id = 0;
     for (const PerfFd& f : fds_) {
       if (f.cpu == ring.cpu) {
@@ -451,12 +447,37 @@ void PerfSession::ReconcileLost(Batch& batch) {
         break;
       }
     }
-    const uint64_t missing = kernelLost - reported;
     std::memcpy(dst, prefix, sizeof prefix);
     std::memcpy(dst + kPrefixBytes, &hdr, sizeof hdr);
     std::memcpy(dst + kPrefixBytes + 8, &id, sizeof id);
-    std::memcpy(dst + kPrefixBytes + 16, &missing, sizeof missing);
-    lost_[ring.cpuIndex].fetch_add(missing, std::memory_order_relaxed);
+    std::memcpy(dst + kPrefixBytes + 16, &n, sizeof n);
+    return true;
+  };
+  for (const Ring& ring : rings_) {
+    // Every hit of this ring's events: what read() counts (filtered hits only) is each sample
+    // written, each sample lost to a full ring, and (measured on 6.18) hits the kernel counted
+    // but wrote no sample for and reported nowhere else.
+    uint64_t counted = 0, kernelLost = 0;
+    for (const PerfFd& f : fds_) {
+      if (f.cpu != ring.cpu) continue;
+      uint64_t values[2] = {0, 0};  // { value; lost; } with PERF_FORMAT_LOST, { value; } without
+      const ssize_t want = f.readsLost ? sizeof values : sizeof values[0];
+      if (::read(f.fd.get(), values, want) != want) return;  // no count: claim nothing
+      counted += values[0];
+      kernelLost += values[1];
+    }
+    uint64_t reported = lost_[ring.cpuIndex].load(std::memory_order_relaxed);
+    if (kernelLost > reported) {
+      if (!append(ring, PERF_RECORD_LOST, kernelLost - reported)) return;
+      lost_[ring.cpuIndex].fetch_add(kernelLost - reported, std::memory_order_relaxed);
+      reported = kernelLost;
+    }
+    const uint64_t accounted = ringSamples_[ring.cpuIndex] + reported;
+    if (counted > accounted) {
+      if (!append(ring, kRecordUnsampled, counted - accounted)) return;
+      lost_[ring.cpuIndex].fetch_add(counted - accounted, std::memory_order_relaxed);
+      unsampled_.fetch_add(counted - accounted, std::memory_order_relaxed);
+    }
   }
 }
 

@@ -140,6 +140,7 @@ struct StatsSnapshot {
   uint64_t otherRecords = 0;
   uint64_t aggregated = 0;  // samples counted into aggregate records instead of copied
   uint64_t failures = 0;    // the reader thread ended on an exception (0 or 1)
+  uint64_t unsampled = 0;   // of the lost: hits counted with no sample written (ReconcileLost)
   std::vector<uint64_t> lostPerCpu;  // in options.cpus order
 };
 
@@ -205,7 +206,10 @@ class PerfSession {
   bool DrainRing(Ring& ring, Batch& batch, size_t budget);
   /** The aggregation spec for a sample's tracepoint id (raw bytes 0-1), or null to copy it. */
   const EventSpec* AggregateSpec(uint16_t commonType) const;
-  /** After the final drain: appends a LOST record for loss the rings never reported. */
+  /**
+   * After the final drain: appends a LOST record for loss the rings never reported, and an
+   * UNSAMPLED record for hits the events counted but neither wrote nor reported lost.
+   */
   void ReconcileLost(Batch& batch);
 
   /** One aggregate of a drain: how many samples, the last one's time, where its first sample is in aggFirst_. */
@@ -237,6 +241,7 @@ class PerfSession {
   std::atomic<uint64_t> other_{0};
   std::atomic<uint64_t> aggregated_{0};
   std::atomic<uint64_t> failures_{0};
+  std::atomic<uint64_t> unsampled_{0};
   bool anyAggregate_ = false;
   // Aggregation state of the drain in progress, reader thread only. Members rather than locals,
   // so that a drain reuses their memory instead of allocating (and maybe failing) every time.
@@ -247,6 +252,9 @@ class PerfSession {
   std::vector<uint8_t> scratch_;   // a record that wraps past the ring's end, in one piece
   std::unique_ptr<Batch> batch_;   // the batch being filled (reader thread only)
   std::unique_ptr<std::atomic<uint64_t>[]> lost_;
+  // Samples drained per ring (aggregated ones included), reader thread only: ReconcileLost
+  // sets them against what the ring's events counted.
+  std::vector<uint64_t> ringSamples_;
 };
 
 }  // namespace rxtrace

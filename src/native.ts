@@ -58,7 +58,7 @@ export type BatchCallback = (batch: ArrayBuffer | undefined, error?: NativeError
 export interface NativeSessionStats {
   /** PERF_RECORD_SAMPLE records copied out of the rings. */
   samples: number;
-  /** Sum of PERF_RECORD_LOST counts, per CPU index in `cpus` order. */
+  /** Samples lost, per CPU index in `cpus` order: PERF_RECORD_LOST counts, plus `unsampled`. */
   lostPerCpu: number[];
   batches: number;
   bytes: number;
@@ -70,6 +70,11 @@ export interface NativeSessionStats {
   otherRecords: number;
   /** 1 once the reader thread failed and stopped tracing (see BatchCallback). */
   failures: number;
+  /**
+   * Of the lost: hits the events counted (read() at close) with no sample written and no loss
+   * reported, so no ring size would have kept them (seen on 6.18; docs/architecture.md).
+   */
+  unsampled: number;
 }
 
 export interface NativePerfSession {

@@ -64,6 +64,8 @@ export interface TracerStats {
   /** Events the kernel reported lost, per CPU. */
   lostPerCpu: Record<number, number>;
   lost: number;
+  /** Of `lost`: hits the kernel counted but wrote no sample for (lost events with cause 'unsampled'). */
+  unsampled: number;
   /** Records that could not be decoded (should stay 0). */
   malformed: number;
   /** Events decoded but filtered out in user space (--pid, --port on events without a port field). */
@@ -95,7 +97,7 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
   /** The loop that turns batches into 'drop'/'lost' events, once anyone listens for them. */
   private emitting?: Promise<void>;
   private closing?: Promise<void>;
-  private readonly counts: Omit<TracerStats, 'pauses'> = { events: {}, lostPerCpu: {}, lost: 0, malformed: 0, filtered: 0, otherRecords: 0 };
+  private readonly counts: Omit<TracerStats, 'pauses'> = { events: {}, lostPerCpu: {}, lost: 0, unsampled: 0, malformed: 0, filtered: 0, otherRecords: 0 };
   private readonly portOnly = new Set<string>();
   /** --pid, --container, --unit or --cgroup was given. */
   private readonly byOwner: boolean;
@@ -180,6 +182,7 @@ export class RxTracer extends EventEmitter<RxTracerEvents> implements AsyncItera
         const l = item as LostEvent;
         this.counts.lost += l.lost;
         this.counts.lostPerCpu[l.cpu] = (this.counts.lostPerCpu[l.cpu] ?? 0) + l.lost;
+        if (l.cause === 'unsampled') this.counts.unsampled += l.lost;
       } else {
         const d = item as DropEvent;
         const n = d.count ?? 1;

@@ -113,7 +113,7 @@ export async function runTrace(opts: TraceCliOptions, outputs: Outputs): Promise
     process.stderr.write(`rxtrace: tracing ${tr.plan.events.map((e) => e.compiled.event + (e.filter ? ` [${e.filter}]` : '')).join(', ')}; Ctrl-C to stop\n`);
   }
   /** What was printed (handed to stdout): the summary counts these, not what was delivered. */
-  const printed: Printed = { events: {}, drops: 0, lost: 0, lostPerCpu: {} };
+  const printed: Printed = { events: {}, drops: 0, lost: 0, unsampled: 0, lostPerCpu: {} };
   /** Render one record; a promise when the output must drain first. */
   const write = (rec: TraceRecord): Promise<void> | undefined => {
     if (rec.event !== 'lost') {
@@ -124,6 +124,7 @@ export async function runTrace(opts: TraceCliOptions, outputs: Outputs): Promise
       const l = rec as LostEvent;
       printed.lost += l.lost;
       printed.lostPerCpu[l.cpu] = (printed.lostPerCpu[l.cpu] ?? 0) + l.lost;
+      if (l.cause === 'unsampled') printed.unsampled += l.lost;
     }
     let wait: Promise<void> | undefined;
     if (out.cutShort) out.skipLine(); // output given up after a stop signal: counted as not written
@@ -176,6 +177,8 @@ interface Printed {
   drops: number;
   /** The sum of the `lost` records printed, and per CPU. */
   lost: number;
+  /** Of `lost`: counted by the kernel with no sample written (cause 'unsampled'). */
+  unsampled: number;
   lostPerCpu: Record<number, number>;
 }
 
@@ -190,6 +193,8 @@ function printSummary(tracer: RxTracer, printed: Printed, started: number, count
   const per = Object.entries(printed.events).map(([k, v]) => `${k} ${v}`);
   const lostCpus = Object.entries(printed.lostPerCpu).filter(([, v]) => v > 0).map(([c, v]) => `cpu${c} ${v}`);
   const parts = [`${printed.drops} events in ${secs} s${per.length ? ` (${per.join(', ')})` : ''}`, `${printed.lost} lost${lostCpus.length ? ` (${lostCpus.join(', ')})` : ''}`];
+  // Not a ring too small: the kernel counted these hits and wrote no sample (docs/architecture.md).
+  if (printed.unsampled) parts.push(`${printed.unsampled} of the lost counted by the kernel with no sample written (a bigger --ring-pages would not keep them)`);
   const delivered = Object.values(s.events).reduce((a, b) => a + b, 0);
   const moreDrops = delivered - printed.drops;
   const moreLost = s.lost - printed.lost;

@@ -10,6 +10,8 @@ export const PERF_RECORD_LOST = 2;
 export const PERF_RECORD_SAMPLE = 9;
 /** The addon's own record: `count` identical samples of one drain (see src/native.ts). */
 export const RECORD_AGGREGATE = 0x10001;
+/** The addon's own record at close: hits the events counted with no sample written and no loss reported. */
+export const RECORD_UNSAMPLED = 0x10002;
 
 /** Where BatchDecoder puts what it decodes (not native BatchSink, which hands raw batches to JS). */
 export interface DecodeSink {
@@ -57,10 +59,12 @@ export class BatchDecoder {
         this.sample(dv, u8, off, recEnd, cpu, sink);
       } else if (type === RECORD_AGGREGATE) {
         this.aggregate(dv, u8, off, recEnd, cpu, sink);
-      } else if (type === PERF_RECORD_LOST && size >= 24) {
+      } else if ((type === PERF_RECORD_LOST || type === RECORD_UNSAMPLED) && size >= 24) {
         const lost = u64(dv, off + 24, le);
         this.counters.lost += lost;
-        sink.lost({ time: this.clock.iso(nowMonoNs()), event: 'lost', cpu, lost });
+        const e: LostEvent = { time: this.clock.iso(nowMonoNs()), event: 'lost', cpu, lost };
+        if (type === RECORD_UNSAMPLED) e.cause = 'unsampled';
+        sink.lost(e);
       }
       off = recEnd;
     }

@@ -86,6 +86,11 @@ export interface LostEvent {
   time: string;
   event: 'lost';
   cpu: number;
-  /** Samples the kernel could not write because the ring was full. */
+  /** Samples the kernel could not write because the ring was full (or, with `cause`, did not write). */
   lost: number;
+  /**
+   * 'unsampled': the events counted these hits (read() at close) but the kernel wrote no
+   * sample and reported no loss; a bigger ring would not have kept them. Absent: the ring was full.
+   */
+  cause?: 'unsampled';
 }

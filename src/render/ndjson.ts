@@ -19,6 +19,7 @@ const K_GLOBAL = utf8Bytes(',"global":');
 const K_COUNT = utf8Bytes(',"count":');
 const K_LOST = utf8Bytes('{"event":"lost","time":"');
 const K_LOST_N = utf8Bytes(',"lost":');
+const K_CAUSE_UNSAMPLED = utf8Bytes(',"cause":"unsampled"');
 const K_NULL = utf8Bytes('null');
 /** `,"match":"<kind>","socket":` for each kind attribution uses. */
 const K_MATCH_SOCKET = new Map(
@@ -127,6 +128,7 @@ export function writeLostJson(w: JsonBytes, e: LostEvent): void {
   w.num(e.cpu);
   w.bytes(K_LOST_N);
   w.num(e.lost);
+  if (e.cause === 'unsampled') w.bytes(K_CAUSE_UNSAMPLED);
   w.byte(125);
 }
 

@@ -37,7 +37,8 @@ export function dropToText(e: DropEvent): string {
 }
 
 export function lostToText(e: LostEvent): string {
-  return `${e.time.slice(11, 26)} cpu${e.cpu} LOST ${e.lost} events (ring full)`;
+  const why = e.cause === 'unsampled' ? 'counted by the kernel, no sample written' : 'ring full';
+  return `${e.time.slice(11, 26)} cpu${e.cpu} LOST ${e.lost} events (${why})`;
 }
 
 export function recordToText(e: DropEvent | LostEvent): string {

@@ -31,11 +31,12 @@ export function sampleRecord(s: SampleSpec): Uint8Array {
   return rec;
 }
 
-export function lostRecord(cpu: number, lost: number, id = 0): Uint8Array {
+/** PERF_RECORD_LOST as the reader hands it on; `type` 0x10002 for the addon's UNSAMPLED record (same shape). */
+export function lostRecord(cpu: number, lost: number, id = 0, type = 2): Uint8Array {
   const rec = new Uint8Array(8 + 24);
   const dv = new DataView(rec.buffer);
   dv.setUint32(0, cpu, true);
-  dv.setUint32(8, 2, true); // PERF_RECORD_LOST
+  dv.setUint32(8, type, true); // PERF_RECORD_LOST, or RECORD_UNSAMPLED
   dv.setUint16(14, 24, true);
   dv.setUint32(16, id, true);
   dv.setUint32(24, lost % 4294967296, true);

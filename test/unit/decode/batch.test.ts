@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { BatchDecoder } from '../../../src/decode/batch.js';
+import { BatchDecoder, RECORD_UNSAMPLED } from '../../../src/decode/batch.js';
 import { WallClock } from '../../../src/decode/clock.js';
 import { compileSchema } from '../../../src/decode/compile.js';
 import type { DropEvent, LostEvent } from '../../../src/decode/events.js';
 import { parseFormat } from '../../../src/format/parse.js';
+import { recordToJson } from '../../../src/render/ndjson.js';
+import { lostToText } from '../../../src/render/text.js';
 import { aggregateRecord, concat, lostRecord, sampleRecord, udpFailRaw } from '../../helpers/batch.js';
 
 const fx = (p: string): string => readFileSync(new URL(`../../fixtures/format/${p}`, import.meta.url), 'utf8');
@@ -122,6 +124,16 @@ describe('batch decoder', () => {
     expect(drops).toHaveLength(1);
     expect(lost.map((l) => [l.event, l.cpu, l.lost])).toEqual([['lost', 1, 1024], ['lost', 0, 2 ** 33 + 5]]);
     expect(counters.lost).toBe(1024 + 2 ** 33 + 5);
+  });
+
+  it('the addon\'s UNSAMPLED record (hits counted with no sample written) is a lost event with cause "unsampled", in NDJSON and text', () => {
+    const { lost, counters } = run(concat([lostRecord(1, 3, 0, RECORD_UNSAMPLED), lostRecord(0, 7)]));
+    expect(lost.map((l) => [l.cpu, l.lost, l.cause])).toEqual([[1, 3, 'unsampled'], [0, 7, undefined]]);
+    expect(counters.lost).toBe(10);
+    expect(JSON.parse(recordToJson(lost[0]))).toEqual({ event: 'lost', time: lost[0].time, cpu: 1, lost: 3, cause: 'unsampled' });
+    expect(JSON.parse(recordToJson(lost[1]))).not.toHaveProperty('cause');
+    expect(lostToText(lost[0])).toMatch(/cpu1 LOST 3 events \(counted by the kernel, no sample written\)$/);
+    expect(lostToText(lost[1])).toMatch(/cpu0 LOST 7 events \(ring full\)$/);
   });
 
   it('short, unknown and truncated records are counted as malformed, never thrown', () => {
