@@ -1,8 +1,7 @@
 // Sample times are CLOCK_MONOTONIC ns; users want wall-clock time. Doubles hold monotonic ns
 // exactly (for 104 days of uptime), not epoch ns, so seconds and nanoseconds are kept apart.
 import { DIGITS2 } from './bytes.js';
-import { utf8Bytes, type JsonBytes } from './json-bytes.js';
-
+import { utf8Bytes } from './json-bytes.js';
 
 export class WallClock {
   private readonly offSec: number;
@@ -23,18 +22,6 @@ export class WallClock {
     const sec = this.offSec + Math.floor(t / 1e9);
     const ns = t - Math.floor(t / 1e9) * 1e9;
     return this.prefix(sec) + String(ns).padStart(9, '0') + 'Z';
-  }
-
-  /** iso(monoNs), written as bytes (the NDJSON writer's path: no string per event). */
-  writeIso(w: JsonBytes, monoNs: number): void {
-    const t = monoNs + this.offNs;
-    const sec = this.offSec + Math.floor(t / 1e9);
-    const ns = t - Math.floor(t / 1e9) * 1e9;
-    this.prefix(sec);
-    w.bytes(this.lastPrefixBytes);
-    if (Number.isInteger(ns) && ns >= 0 && ns < 1e9) w.pad9(ns);
-    else w.ascii(String(ns).padStart(9, '0'));
-    w.byte(90); // Z
   }
 
   /** iso(monoNs) at b[p] for the line writer (30 bytes reserved); returns the new p. */

@@ -35,12 +35,6 @@ export abstract class DecodedDrop implements DropEvent {
   abstract get fields(): Record<string, unknown>;
   abstract set fields(v: Record<string, unknown>);
 
-  /** `time` as the NDJSON line has it (unquoted text). */
-  abstract writeTime(w: JsonBytes): void;
-
-  /** `,"event":…,"fields":…` of the NDJSON line (the event name's text is a constant per class). */
-  abstract writeEventFields(w: JsonBytes): void;
-
   /**
    * The NDJSON line from `{"time":` to the end of `fields` (generated straight-line code);
    * false, having written nothing, when time, fields, event, cpu, pid or tid were assigned.
