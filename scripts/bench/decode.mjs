@@ -252,7 +252,9 @@ results.push(
 );
 results.push(bench('decode + NDJSON line as a string (recordToJson)', hot, mk, () => ({ drop: (e) => (sinkHole += ndjson.recordToJson(e).length), lost: () => {} })));
 // (Older trees, for before/after comparisons, have only the string path.)
-const JsonBytes = await import('../../dist/decode/json-bytes.js').then((m) => m.JsonBytes, () => undefined);
+const JsonBytes = await import('../../dist/render/json-bytes.js')
+  .catch(() => import('../../dist/decode/json-bytes.js')) // (older trees had it in decode/)
+  .then((m) => m.JsonBytes, () => undefined);
 if (JsonBytes && ndjson.writeRecordJson) {
   // The CLI's path: lines written as bytes into one reusable buffer, handed on at 64 KiB.
   const w = new JsonBytes(1 << 17);

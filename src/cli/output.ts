@@ -14,7 +14,7 @@
 // write whole or not at all, and each write's callback says it was taken.
 import { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
-import { JsonBytes } from '../decode/json-bytes.js';
+import { JsonBytes } from '../render/json-bytes.js';
 
 const CHUNK = 65536;
 /** Writes up to this size are atomic on a pipe (Linux PIPE_BUF). */

@@ -1,11 +1,18 @@
-// Small readers and tables shared by the decoders: 64-bit integers out of a DataView as
-// doubles, and the ASCII digit pairs that number rendering uses. One home each.
+// Small readers and tables shared by the decoders and the renderers: 64-bit integers out of a
+// DataView as doubles, text as UTF-8 bytes, and the ASCII digit pairs that number rendering
+// uses. One home each.
 
 /** "00".."99" as ASCII pairs: DIGITS2[2n], DIGITS2[2n + 1] are the digits of n. */
 export const DIGITS2 = new Uint8Array(200);
 for (let i = 0; i < 100; i++) {
   DIGITS2[2 * i] = 48 + Math.floor(i / 10);
   DIGITS2[2 * i + 1] = 48 + (i % 10);
+}
+
+/** Text as UTF-8 bytes (constants encoded once, written many times). */
+export function utf8Bytes(s: string): Uint8Array {
+  const b = Buffer.from(s, 'utf8');
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }
 
 /**

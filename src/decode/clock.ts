@@ -1,7 +1,6 @@
 // Sample times are CLOCK_MONOTONIC ns; users want wall-clock time. Doubles hold monotonic ns
 // exactly (for 104 days of uptime), not epoch ns, so seconds and nanoseconds are kept apart.
-import { DIGITS2 } from './bytes.js';
-import { utf8Bytes } from './json-bytes.js';
+import { DIGITS2, utf8Bytes } from './bytes.js';
 
 export class WallClock {
   private readonly offSec: number;

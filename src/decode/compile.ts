@@ -1,13 +1,13 @@
 // Compile one EventSchema into `Drop`, a DecodedDrop subclass generated once per schema: it reads
 // the payload fields into private number slots at decode time and makes the object literal
 // (`fields`, frozen) only when asked. What each field is comes from its slot spec
-// (slot-spec.ts); each part of the class is a small generator over that spec.
+// (slot-spec.ts); each part of the class is a small generator over that spec. The class hands
+// out readers of its private slots as its `layout`, from which render/ generates its JSON head.
 import { endianness } from 'node:os';
 import { ipv6FromBytes } from '../addr-text.js';
 import type { EventSchema } from '../format/schema.js';
-import { DecodedDrop, type DropClass } from './drop.js';
+import { DecodedDrop, type DropClass, type DropLayout } from './drop.js';
 import { helpers } from './field-helpers.js';
-import { jsonHeadMethod } from './json-head.js';
 import { slotSpec, type FieldSlot, type SlotSpec } from './slot-spec.js';
 
 export interface CompiledEvent {
@@ -127,7 +127,6 @@ export function compileSchema(schema: EventSchema): CompiledEvent {
   const ident = `${schema.system}_${schema.name}`.replace(/[^A-Za-z0-9_]/g, '_');
   const symbolic = fields.filter((f) => f.kind === 'symbol');
   const names: Names = { slot: (i) => `this.#s${i}`, sym: (f) => `S${symbolic.indexOf(f)}` };
-  const head = jsonHeadMethod(spec, names);
   const dropSource = [
     `return class Drop_${ident} {`,
     // Own enumerable data, in the order the plain-object events had them.
@@ -150,10 +149,15 @@ export function compileSchema(schema: EventSchema): CompiledEvent {
     ...fields.map((f) => `      ${JSON.stringify(f.name)}: ${valueCode(f, names)},`),
     `    };`,
     `  }`,
-    `  pristine() { return !this.#replaced; }`,
     ...identityCode(spec),
-    `  timeAt(b, p) { return this.#clock.isoAt(b, p, this.monoNs); }`,
-    head.code,
+    // Readers of what the class keeps private, for code generated outside it (DropLayout).
+    `  static {`,
+    `    LAYOUT(`,
+    `      [${Array.from({ length: spec.slotCount }, (_, i) => `(o) => o.#s${i}`).join(', ')}],`,
+    `      (o) => !o.#replaced,`,
+    `      (o, b, p) => o.#clock.isoAt(b, p, o.monoNs),`,
+    `    );`,
+    `  }`,
     `};`,
   ].join('\n');
   const params: [string, unknown][] = [
@@ -162,12 +166,14 @@ export function compileSchema(schema: EventSchema): CompiledEvent {
     ['LE', LE],
     ['ipv6FromBytes', ipv6FromBytes],
     ...symbolic.map((f, i): [string, unknown] => [`S${i}`, f.symbols]),
-    ...Object.entries(head.params),
+    ['LAYOUT', (slot: DropLayout['slot'], pristine: DropLayout['pristine'], timeAt: DropLayout['timeAt']) => (layout = { spec, slot, pristine, timeAt })],
   ];
+  let layout: DropLayout | undefined;
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from a parsed schema, never from user text
   const dropFactory = new Function(...params.map(([k]) => k), dropSource) as (...a: unknown[]) => DropClass;
   const Drop = dropFactory(...params.map(([, v]) => v));
   // DecodedDrop.prototype behind the generated methods: instanceof, toJSON, inspect.
   Object.setPrototypeOf(Drop.prototype, DecodedDrop.prototype);
+  Object.defineProperty(Drop.prototype, 'layout', { value: layout });
   return { schema, event, spec, minRawSize, Drop, dropSource };
 }

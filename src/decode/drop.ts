@@ -6,14 +6,15 @@
 //
 // attribute/ and render/ never look inside: they go through `dropEncoding` (below), which says
 // what decode knows about any DropEvent: its identity key, its fields without handing them out,
-// and the head of its NDJSON line.
+// and the layout of its slots (the slot spec and a reader per slot), from which render/ builds
+// the JSON head of its line.
 //
 // compile.ts generates one class per tracepoint schema, with every field and accessor in it, and
 // puts DecodedDrop.prototype behind it (instanceof, toJSON). No code is shared between the
 // classes' constructors: a shared constructor would see every class's shape and go megamorphic.
 import type { WallClock } from './clock.js';
 import type { DropEvent, MatchKind, SocketInfo } from './events.js';
-import type { JsonBytes } from './json-bytes.js';
+import type { SlotSpec } from './slot-spec.js';
 
 export abstract class DecodedDrop implements DropEvent {
   declare match?: MatchKind;
@@ -35,11 +36,8 @@ export abstract class DecodedDrop implements DropEvent {
   abstract get fields(): Record<string, unknown>;
   abstract set fields(v: Record<string, unknown>);
 
-  /**
-   * The NDJSON line from `{"time":` to the end of `fields` (generated straight-line code);
-   * false, having written nothing, when time, fields, event, cpu, pid or tid were assigned.
-   */
-  abstract writeHead(w: JsonBytes): boolean;
+  /** How this class's drops keep their fields: one object per schema (on the prototype). */
+  declare readonly layout: DropLayout;
 
   /** `fields` made afresh from the decoded values, without keeping it (a peek that leaves the fast paths on). */
   abstract readFields(): Record<string, unknown>;
@@ -77,6 +75,20 @@ export abstract class DecodedDrop implements DropEvent {
   }
 }
 
+/**
+ * What the drops of one schema keep, for code generated over them elsewhere (render/'s JSON
+ * head): the slot spec, and readers of what the class keeps private.
+ */
+export interface DropLayout {
+  spec: SlotSpec;
+  /** Slot i of a drop of this layout (a number, or the value made at decode time). */
+  slot: readonly ((d: DecodedDrop) => unknown)[];
+  /** No consumer has assigned the drop's `time` or `fields`: its slots are the truth. */
+  pristine(d: DecodedDrop): boolean;
+  /** The drop's `time` text written at b[p] (30 bytes reserved); returns the new p. */
+  timeAt(d: DecodedDrop, b: Uint8Array, p: number): number;
+}
+
 /** The generated class of one schema. */
 export type DropClass = new (
   clock: WallClock,
@@ -93,7 +105,7 @@ export type DropClass = new (
 /**
  * What decode knows how to do with a DropEvent, for attribute/ and render/. Events it did not
  * make (a library user's own objects) get the honest answer: no key, their own `fields`, and
- * `writeJsonHead` declines.
+ * no layout.
  */
 export interface DropEncoding {
   /**
@@ -107,16 +119,15 @@ export interface DropEncoding {
   /** The payload fields, without handing `fields` out (a decoded event makes a fresh object). */
   fieldsOf(e: DropEvent): Record<string, unknown>;
   /**
-   * The NDJSON line from `{"time":` to the end of `fields`, written into `w` by generated
-   * straight-line code; false, having written nothing, when `e` is not a decoded event or one
-   * of those keys was assigned (the caller's generic path writes it then).
+   * The layout of a decoded event's slots; undefined when decode did not make `e`. Whether its
+   * slots are still the truth is the layout's `pristine(e)`, per event.
    */
-  writeJsonHead(w: JsonBytes, e: DropEvent): boolean;
+  layoutOf(e: DropEvent): DropLayout | undefined;
 }
 
 export const dropEncoding: DropEncoding = {
   identityKey: (e) => (e instanceof DecodedDrop ? e.slotKey() : undefined),
   sameIdentity: (a, b) => a instanceof DecodedDrop && a.sameSlots(b),
   fieldsOf: (e) => (e instanceof DecodedDrop ? e.readFields() : e.fields),
-  writeJsonHead: (w, e) => e instanceof DecodedDrop && e.writeHead(w),
+  layoutOf: (e) => (e instanceof DecodedDrop ? e.layout : undefined),
 };

@@ -2,9 +2,10 @@
 // fields (monoNs) never serialised. The writers put the bytes of a line straight into a
 // JsonBytes buffer (the CLI's path: no string per event); the *ToJson functions return the
 // same text as a string.
-import { dropEncoding } from '../decode/drop.js';
 import type { DropEvent, LostEvent, SocketInfo } from '../decode/events.js';
-import { JsonBytes, utf8Bytes } from '../decode/json-bytes.js';
+import { utf8Bytes } from '../decode/bytes.js';
+import { JsonBytes } from './json-bytes.js';
+import { writeJsonHead } from './json-head.js';
 
 const K_TIME = utf8Bytes('{"time":"');
 const K_CPU = utf8Bytes('","cpu":');
@@ -30,7 +31,7 @@ const K_MATCH_SOCKET = new Map(
 export function writeDropJson(w: JsonBytes, e: DropEvent): void {
   // Decoded events: one generated writer for the whole head of the line. Others, and decoded
   // events whose keys were assigned: the generic path.
-  if (!dropEncoding.writeJsonHead(w, e)) {
+  if (!writeJsonHead(w, e)) {
     w.bytes(K_TIME);
     w.utf8(String(e.time));
     w.bytes(K_CPU);

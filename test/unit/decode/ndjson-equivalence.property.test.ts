@@ -11,8 +11,9 @@ import { BatchDecoder } from '../../../src/decode/batch.js';
 import { WallClock } from '../../../src/decode/clock.js';
 import { compileSchema, type CompiledEvent } from '../../../src/decode/compile.js';
 import type { DropEvent } from '../../../src/decode/events.js';
-import { JsonBytes } from '../../../src/decode/json-bytes.js';
+import { JsonBytes } from '../../../src/render/json-bytes.js';
 import { parseFormat } from '../../../src/format/parse.js';
+import { writeJsonHead } from '../../../src/render/json-head.js';
 import { dropToJson, writeDropJson } from '../../../src/render/ndjson.js';
 import { concat, sampleRecord } from '../../helpers/batch.js';
 
@@ -29,6 +30,14 @@ const layouts: [string, string][] = [
   ['6.18/sock_rcvqueue_full.format', 'sock'],
 ];
 const compiled: CompiledEvent[] = layouts.map(([f, sys]) => compileSchema(parseFormat(fx(f), sys)));
+
+/** Whether the generated head writer takes `e` (else the generic path writes it). */
+function fast(e: DropEvent): boolean {
+  const w = new JsonBytes(8);
+  const took = writeJsonHead(w, e);
+  if (!took) expect(w.pos).toBe(0); // declining writes nothing
+  return took;
+}
 
 /** The NDJSON line as the renderer first wrote it: template text and JSON.stringify. */
 function reference(e: DropEvent, fields: unknown, time: string): string {
@@ -76,18 +85,22 @@ describe('NDJSON fast path = JSON.stringify of the decoded fields', () => {
           const { drop, eager, time } = decodeOne(ev, p);
           const want = reference(drop, eager, time);
           if (variant === 0) {
+            expect(fast(drop)).toBe(true);
             expect(dropToJson(drop)).toBe(want);
           } else if (variant === 1) {
             expect(drop.fields).toEqual(eager);
             expect(drop.time).toBe(time);
+            expect(fast(drop)).toBe(true); // reading them leaves the fast path on
             expect(dropToJson(drop)).toBe(want);
           } else if (variant === 2) {
             drop.fields = { ...eager, extra: 'x"y\u00e9' };
             drop.time = 'then';
+            expect(fast(drop)).toBe(false);
             expect(dropToJson(drop)).toBe(reference(drop, drop.fields, 'then'));
           } else {
             drop.cpu = -1.5;
             drop.event = 'a:"b"';
+            expect(fast(drop)).toBe(false);
             expect(dropToJson(drop)).toBe(reference(drop, eager, time));
           }
         }),
@@ -125,6 +138,13 @@ describe('NDJSON fast path = JSON.stringify of the decoded fields', () => {
       }),
       { numRuns: RUNS },
     );
+  });
+
+  it('an event decode did not make: the generic path, the same line', () => {
+    const { drop, eager, time } = decodeOne(compiled[0], { bytes: new Uint8Array(82), families: [2, 10], cpu: 1, pid: 2, timeNs: 3, offset: 0n });
+    const plain: DropEvent = { time, cpu: drop.cpu, pid: drop.pid, tid: drop.tid, event: drop.event, fields: eager, monoNs: drop.monoNs };
+    expect(fast(plain)).toBe(false);
+    expect(dropToJson(plain)).toBe(dropToJson(drop));
   });
 
   it('a stale socket after a fresh one with the same figures', () => {

@@ -6,12 +6,6 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const strCache = new Map<string, Uint8Array>();
 const HEX = '0123456789abcdef';
 
-/** Text as UTF-8 bytes, for constants written with JsonBytes.bytes(). */
-export function utf8Bytes(s: string): Uint8Array {
-  const b = Buffer.from(s, 'utf8');
-  return new Uint8Array(b.buffer, b.byteOffset, b.length);
-}
-
 export class JsonBytes {
   buf: Buffer;
   pos = 0;
