@@ -2,7 +2,7 @@
 // the payload fields into private number slots at decode time and makes the object literal
 // (`fields`, frozen) only when asked. What each field is comes from its slot spec
 // (slot-spec.ts); each part of the class is a small generator over that spec. The class hands
-// out readers of its private slots as its `layout`, from which render/ generates its JSON head.
+// its private slots out through its `layout`, for which render/ generates its JSON head.
 import { endianness } from 'node:os';
 import { ipv6FromBytes } from '../addr-text.js';
 import type { EventSchema } from '../format/schema.js';
@@ -150,13 +150,10 @@ export function compileSchema(schema: EventSchema): CompiledEvent {
     `    };`,
     `  }`,
     ...identityCode(spec),
-    // Readers of what the class keeps private, for code generated outside it (DropLayout).
+    // What the class keeps private, handed to code generated outside it (DropLayout.withSlots):
+    // one call with every slot as an argument, monomorphic per class.
     `  static {`,
-    `    LAYOUT(`,
-    `      [${Array.from({ length: spec.slotCount }, (_, i) => `(o) => o.#s${i}`).join(', ')}],`,
-    `      (o) => !o.#replaced,`,
-    `      (o, b, p) => o.#clock.isoAt(b, p, o.monoNs),`,
-    `    );`,
+    `    LAYOUT((o, f, w) => !o.#replaced && f(w, o, o.#clock${Array.from({ length: spec.slotCount }, (_, i) => `, o.#s${i}`).join('')}));`,
     `  }`,
     `};`,
   ].join('\n');
@@ -166,7 +163,7 @@ export function compileSchema(schema: EventSchema): CompiledEvent {
     ['LE', LE],
     ['ipv6FromBytes', ipv6FromBytes],
     ...symbolic.map((f, i): [string, unknown] => [`S${i}`, f.symbols]),
-    ['LAYOUT', (slot: DropLayout['slot'], pristine: DropLayout['pristine'], timeAt: DropLayout['timeAt']) => (layout = { spec, slot, pristine, timeAt })],
+    ['LAYOUT', (withSlots: DropLayout['withSlots']) => (layout = { spec, withSlots })],
   ];
   let layout: DropLayout | undefined;
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from a parsed schema, never from user text

@@ -6,8 +6,8 @@
 //
 // attribute/ and render/ never look inside: they go through `dropEncoding` (below), which says
 // what decode knows about any DropEvent: its identity key, its fields without handing them out,
-// and the layout of its slots (the slot spec and a reader per slot), from which render/ builds
-// the JSON head of its line.
+// and the layout of its slots (the slot spec, and a way to hand a drop's slots to a function),
+// over which render/ generates the JSON head of its line.
 //
 // compile.ts generates one class per tracepoint schema, with every field and accessor in it, and
 // puts DecodedDrop.prototype behind it (instanceof, toJSON). No code is shared between the
@@ -77,17 +77,20 @@ export abstract class DecodedDrop implements DropEvent {
 
 /**
  * What the drops of one schema keep, for code generated over them elsewhere (render/'s JSON
- * head): the slot spec, and readers of what the class keeps private.
+ * head): the slot spec, and a way in to what the class keeps private.
  */
 export interface DropLayout {
   spec: SlotSpec;
-  /** Slot i of a drop of this layout (a number, or the value made at decode time). */
-  slot: readonly ((d: DecodedDrop) => unknown)[];
-  /** No consumer has assigned the drop's `time` or `fields`: its slots are the truth. */
-  pristine(d: DecodedDrop): boolean;
-  /** The drop's `time` text written at b[p] (30 bytes reserved); returns the new p. */
-  timeAt(d: DecodedDrop, b: Uint8Array, p: number): number;
+  /**
+   * `f(w, d, clock, slot0, slot1, …)` with drop `d`'s wall clock and its slots (spec.slotCount
+   * of them: numbers, or values made at decode time), returning what `f` returns; false, without
+   * calling `f`, when a consumer has assigned d's `time` or `fields` (the slots are no longer
+   * the truth). `d` must be a drop of this layout.
+   */
+  withSlots<W>(d: DecodedDrop, f: SlotsFn<W>, w: W): boolean;
 }
+
+export type SlotsFn<W> = (w: W, d: DecodedDrop, clock: WallClock, ...slots: unknown[]) => boolean;
 
 /** The generated class of one schema. */
 export type DropClass = new (
@@ -119,8 +122,7 @@ export interface DropEncoding {
   /** The payload fields, without handing `fields` out (a decoded event makes a fresh object). */
   fieldsOf(e: DropEvent): Record<string, unknown>;
   /**
-   * The layout of a decoded event's slots; undefined when decode did not make `e`. Whether its
-   * slots are still the truth is the layout's `pristine(e)`, per event.
+   * The layout of a decoded event's slots; undefined when decode did not make `e`.
    */
   layoutOf(e: DropEvent): DropLayout | undefined;
 }

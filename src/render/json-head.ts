@@ -3,19 +3,35 @@
 // stores, numbers go in at a raw position, and only rare values (IPv6, strings, 64-bit numbers)
 // take the JsonBytes path.
 import { utf8Bytes } from '../decode/bytes.js';
-import { dropEncoding, type DecodedDrop, type DropLayout } from '../decode/drop.js';
+import { dropEncoding, type DecodedDrop, type DropLayout, type SlotsFn } from '../decode/drop.js';
 import type { DropEvent } from '../decode/events.js';
 import type { FieldSlot, SlotSpec } from '../decode/slot-spec.js';
 import type { JsonBytes } from './json-bytes.js';
 import { jsonFields } from './json-fields.js';
 
-/** Writes the head of a drop of one layout; false, having written nothing, when it declines. */
-type HeadWriter = (w: JsonBytes, e: DecodedDrop) => boolean;
+/** Writes the head of a drop of one layout from its slots; false, having written nothing, when it declines. */
+type HeadWriter = SlotsFn<JsonBytes>;
 
 const heads = new WeakMap<DropLayout, HeadWriter>();
-// The last layout's writer: events come in runs of one tracepoint.
-let lastLayout: DropLayout | undefined;
-let lastHead: HeadWriter | undefined;
+// The writers of the last few layouts, searched first: a trace has a few tracepoints, often
+// interleaved (a kfree_skb beside each udp event), and a WeakMap lookup per event would show.
+const RECENT = 4;
+const recentLayouts: (DropLayout | undefined)[] = new Array<DropLayout | undefined>(RECENT).fill(undefined);
+const recentHeads: (HeadWriter | undefined)[] = new Array<HeadWriter | undefined>(RECENT).fill(undefined);
+let nextRecent = 0;
+
+function headOf(layout: DropLayout): HeadWriter {
+  for (let i = 0; i < RECENT; i++) if (recentLayouts[i] === layout) return recentHeads[i]!;
+  let head = heads.get(layout);
+  if (head === undefined) {
+    head = compileHead(layout.spec);
+    heads.set(layout, head);
+  }
+  recentLayouts[nextRecent] = layout;
+  recentHeads[nextRecent] = head;
+  nextRecent = (nextRecent + 1) % RECENT;
+  return head;
+}
 
 /**
  * The NDJSON line from `{"time":` to the end of `fields`, written into `w` by the generated
@@ -25,15 +41,7 @@ let lastHead: HeadWriter | undefined;
  */
 export function writeJsonHead(w: JsonBytes, e: DropEvent): boolean {
   const layout = dropEncoding.layoutOf(e);
-  if (layout === undefined) return false;
-  let head = layout === lastLayout ? lastHead : heads.get(layout);
-  if (head === undefined) {
-    head = compileHead(layout);
-    heads.set(layout, head);
-  }
-  lastLayout = layout;
-  lastHead = head;
-  return head(w, e as DecodedDrop);
+  return layout !== undefined && layout.withSlots(e as DecodedDrop, headOf(layout), w);
 }
 
 /** A slot's name in the generated code (the drop itself is `e`). */
@@ -83,16 +91,15 @@ type Piece = { text: string } | { code: (rest: number) => string; max: number } 
 
 /**
  * The statements of a head writer: `guard` declines (returns false, nothing written) when a
- * consumer has replaced time, fields, event, cpu, pid or tid; `write` writes the head of
- * `e`'s line into `w` and returns true. `params`: the values the code names besides `h`,
- * EVENT, PRISTINE and TIME (K, J0…).
+ * consumer has replaced event, cpu, pid or tid; `write` writes the head of `e`'s line into `w`
+ * and returns true. `params`: the values the code names besides `h` and EVENT (K, J0…).
  */
 function jsonHeadBody(spec: SlotSpec, slot: SlotName): { guard: string[]; write: string[]; params: Record<string, unknown> } {
   const symbolic = spec.fields.filter((f) => f.kind === 'symbol');
   const params: Record<string, unknown> = {};
   // JSON text of every symbolic name, per field: J0, J1…
   symbolic.forEach((f, i) => (params[`J${i}`] = new Map([...(f.symbols ?? [])].map(([v, name]) => [v, utf8Bytes(JSON.stringify(name))]))));
-  const pieces: Piece[] = [{ text: '{"time":"' }, { code: () => 'p = TIME(e, b, p);', max: 30 }, { text: '","cpu":' }];
+  const pieces: Piece[] = [{ text: '{"time":"' }, { code: () => 'p = clock.isoAt(b, p, e.monoNs);', max: 30 }, { text: '","cpu":' }];
   pieces.push({ code: () => 'p = h.uintAt(b, p, cpu);', max: 10 }, { text: ',"pid":' });
   pieces.push({ code: () => 'p = h.uintAt(b, p, pid);', max: 10 }, { text: ',"tid":' });
   pieces.push({ code: () => 'p = h.uintAt(b, p, tid);', max: 10 }, { text: `,"event":${JSON.stringify(spec.event)},"fields":` });
@@ -117,7 +124,7 @@ function jsonHeadBody(spec: SlotSpec, slot: SlotName): { guard: string[]; write:
   params.K = K;
   const guard = [
     'const cpu = e.cpu, pid = e.pid, tid = e.tid;',
-    'if (!PRISTINE(e) || e.event !== EVENT || (cpu >>> 0) !== cpu || (pid >>> 0) !== pid || (tid >>> 0) !== tid) return false;',
+    'if (e.event !== EVENT || (cpu >>> 0) !== cpu || (pid >>> 0) !== pid || (tid >>> 0) !== tid) return false;',
   ];
   const write: string[] = [`w.reserve(${rest[0]});`, 'let b = w.buf;', 'let p = w.pos;'];
   merged.forEach((pc, i) => {
@@ -139,23 +146,13 @@ function jsonHeadBody(spec: SlotSpec, slot: SlotName): { guard: string[]; write:
   return { guard, write, params };
 }
 
-/** The head writer of one layout: its slots read into locals once, then jsonHeadBody. */
-function compileHead(layout: DropLayout): HeadWriter {
-  const { spec } = layout;
+/** The head writer of one layout, called through its withSlots: the slots come as arguments. */
+function compileHead(spec: SlotSpec): HeadWriter {
   const { guard, write, params } = jsonHeadBody(spec, (i) => `s${i}`);
   const ident = spec.event.replace(/[^A-Za-z0-9_]/g, '_');
-  // The slots are read after the guard: a declined event costs no reads.
-  const reads = layout.slot.map((_, i) => `const s${i} = R${i}(e);`);
-  const body = [...guard, ...reads, ...write];
-  const source = [`return function writeHead_${ident}(w, e) {`, ...body.map((l) => `  ${l}`), `};`].join('\n');
-  const all: [string, unknown][] = [
-    ['h', jsonFields],
-    ['EVENT', spec.event],
-    ['PRISTINE', layout.pristine],
-    ['TIME', layout.timeAt],
-    ...layout.slot.map((r, i): [string, unknown] => [`R${i}`, r]),
-    ...Object.entries(params),
-  ];
+  const args = ['w', 'e', 'clock', ...Array.from({ length: spec.slotCount }, (_, i) => `s${i}`)];
+  const source = [`return function writeHead_${ident}(${args.join(', ')}) {`, ...[...guard, ...write].map((l) => `  ${l}`), `};`].join('\n');
+  const all: [string, unknown][] = [['h', jsonFields], ['EVENT', spec.event], ...Object.entries(params)];
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from a parsed schema, never from user text
   const factory = new Function(...all.map(([k]) => k), source) as (...a: unknown[]) => HeadWriter;
   return factory(...all.map(([, v]) => v));
