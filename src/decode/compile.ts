@@ -42,6 +42,7 @@ function scalarExpr(f: FieldSlot, at: string): string {
     case 4:
       return s ? `dv.getInt32(${at}, LE)` : `dv.getUint32(${at}, LE)`;
     default:
+      // 8: slotSpec gives the int, symbol and array kinds only 1, 2, 4 or 8-byte elements.
       return s ? `h.s64(dv, ${at}, LE)` : `h.u64(dv, ${at}, LE)`;
   }
 }
