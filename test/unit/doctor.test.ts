@@ -168,7 +168,7 @@ describe('describeLayout, across kernels (format fixtures)', () => {
 
   it('sock_exceed_buf_limit: kind since 4.19, sysctl_mem an array since 5.19', () => {
     expect(describeLayout(schema('4.18', 'sock_exceed_buf_limit', 'sock')).layout).toBe('before 4.19');
-    const p = describeLayout(schema('4.19', 'sock_exceed_buf_limit', 'sock'));
+    const p = describeLayout(schema('4.19.222', 'sock_exceed_buf_limit', 'sock'));
     expect(p.layout).toBe('4.19+');
     expect(p.detail).toMatch(/pointer/);
     const a = describeLayout(schema('6.18', 'sock_exceed_buf_limit', 'sock'));
