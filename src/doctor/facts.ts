@@ -144,7 +144,7 @@ export function describeLayout(schema: EventSchema): LayoutReport {
   }
   if (key === 'sock:sock_exceed_buf_limit') {
     const mem = schema.fields.find((f) => f.name === 'sysctl_mem');
-    // long[3] from 5.19, and in the stable kernels that took the fix in 2022 (seen in 4.19.255, 5.4.286,
+    // long[3] from 5.19, and in the stable kernels that took the fix in 2022 (seen in 4.19.255, 5.4.207+,
     // 5.10.132+, 5.15.56+: test/fixtures/format/README.md); the offsets come from the format file anyway
     const memText = mem
       ? mem.arrayLength === 3

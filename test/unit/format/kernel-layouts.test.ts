@@ -44,7 +44,8 @@ const ROWS: Row[] = [
   { dir: '4.18', sebl: { mem: 'pointer', kind: false } },
   { dir: '4.19.222', udp: OLD_UDP, kfree: NO_REASON, sebl: { mem: 'pointer', kind: true }, rcvq: true }, // before the backport
   { dir: '4.19', udp: OLD_UDP, kfree: NO_REASON, sebl: { mem: 'long[3]', kind: true }, rcvq: true }, // 4.19.255: backport
-  { dir: '5.4', udp: OLD_UDP, kfree: NO_REASON, sebl: { mem: 'long[3]', kind: true }, rcvq: true }, // 5.4.286: backport
+  { dir: '5.4.206', sebl: { mem: 'pointer', kind: true } }, // the last 5.4 before the backport
+  { dir: '5.4', udp: OLD_UDP, kfree: NO_REASON, sebl: { mem: 'long[3]', kind: true }, rcvq: true }, // 5.4.286: backport (from 5.4.207)
   { dir: '5.10.131', sebl: { mem: 'pointer', kind: true } }, // the last 5.10 before the backport
   { dir: '5.10', udp: OLD_UDP, kfree: NO_REASON, sebl: { mem: 'long[3]', kind: true }, rcvq: true }, // 5.10.265
   { dir: '5.15.55', kfree: NO_REASON, sebl: { mem: 'pointer', kind: true } }, // before both backports
