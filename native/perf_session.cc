@@ -51,6 +51,8 @@ constexpr size_t kMaxAggregates = 4096;
 // A stalled reader (JS queue full) is woken by RoomAvailable() as soon as JS takes a batch;
 // this timeout is only a backstop should a wake-up never come.
 constexpr int kStallRetryMs = 50;
+// How often a quiet ring's counted hits are set against its samples (ReconcileLost, mid-trace).
+constexpr int kReconcileMs = 1000;
 
 int PerfEventOpen(perf_event_attr* attr, int cpu) {
   return static_cast<int>(
@@ -125,7 +127,7 @@ PerfSession::PerfSession(SessionOptions options)
     : options_(std::move(options)),
       pageSize_(static_cast<size_t>(sysconf(_SC_PAGESIZE))),
       lost_(std::make_unique<std::atomic<uint64_t>[]>(options_.cpus.size())),
-      ringSamples_(options_.cpus.size(), 0) {
+      tally_(options_.cpus.size()) {
   for (const EventSpec& ev : options_.events) anyAggregate_ = anyAggregate_ || ev.aggregate;
   // Any throw below unwinds the members: every fd opened so far closes, every ring unmaps.
   wake_ = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -426,13 +428,29 @@ bool PerfSession::DrainRing(Ring& ring, Batch& batch, size_t budget) {
   }
   if (aggregated) aggregated_.fetch_add(aggregated, std::memory_order_relaxed);
   if (samples) samples_.fetch_add(samples, std::memory_order_relaxed);
-  ringSamples_[ring.cpuIndex] += samples;
+  tally_[ring.cpuIndex].samples += samples;
+  tally_[ring.cpuIndex].lostRecords += lost;
   if (lost) lost_[ring.cpuIndex].fetch_add(lost, std::memory_order_relaxed);
   if (other) other_.fetch_add(other, std::memory_order_relaxed);
   return tail < head;
 }
 
-void PerfSession::ReconcileLost(Batch& batch) {
+bool PerfSession::ReadCounts(const Ring& ring, uint64_t& counted, uint64_t& kernelLost, bool& allReadLost) const {
+  counted = kernelLost = 0;
+  allReadLost = true;
+  for (const PerfFd& f : fds_) {
+    if (f.cpu != ring.cpu) continue;
+    uint64_t values[2] = {0, 0};  // { value; lost; } with PERF_FORMAT_LOST, { value; } without
+    const ssize_t want = f.readsLost ? sizeof values : sizeof values[0];
+    if (::read(f.fd.get(), values, want) != want) return false;
+    counted += values[0];
+    kernelLost += values[1];
+    allReadLost = allReadLost && f.readsLost;
+  }
+  return true;
+}
+
+void PerfSession::ReconcileLost(Batch& batch, bool final) {
   // One of our records behind the cpu prefix: { header; u64 id; u64 n; }, the shape of the
   // kernel's PERF_RECORD_LOST.
   auto append = [&](const Ring& ring, uint32_t type, uint64_t n) -> bool {
@@ -457,26 +475,32 @@ void PerfSession::ReconcileLost(Batch& batch) {
     // Every hit of this ring's events: what read() counts (filtered hits only) is each sample
     // written, each sample lost to a full ring, and (measured on 6.18) hits the kernel counted
     // but wrote no sample for and reported nowhere else.
-    uint64_t counted = 0, kernelLost = 0;
-    for (const PerfFd& f : fds_) {
-      if (f.cpu != ring.cpu) continue;
-      uint64_t values[2] = {0, 0};  // { value; lost; } with PERF_FORMAT_LOST, { value; } without
-      const ssize_t want = f.readsLost ? sizeof values : sizeof values[0];
-      if (::read(f.fd.get(), values, want) != want) return;  // no count: claim nothing
-      counted += values[0];
-      kernelLost += values[1];
+    uint64_t counted, kernelLost;
+    bool allReadLost;
+    if (!ReadCounts(ring, counted, kernelLost, allReadLost)) continue;  // no count: claim nothing
+    RingTally& t = tally_[ring.cpuIndex];
+    if (!final) {
+      // Exact only when nothing moved: no hit since the last check (a second ago), so every
+      // sample of the hits counted was written long ago, and none is left unread. A loss the
+      // kernel has counted but not yet put in a record is told apart only with PERF_FORMAT_LOST.
+      const bool moved = counted != t.lastCounted;
+      t.lastCounted = counted;
+      const uint64_t head = __atomic_load_n(&ring.meta->data_head, __ATOMIC_ACQUIRE);
+      if (moved || head != ring.meta->data_tail || !allReadLost) continue;
+    } else if (kernelLost > t.lostRecords) {
+      // The kernel writes a ring's PERF_RECORD_LOST only in front of its next record: at the
+      // end there is none, so the loss it still holds is reported here.
+      if (!append(ring, PERF_RECORD_LOST, kernelLost - t.lostRecords)) return;
+      lost_[ring.cpuIndex].fetch_add(kernelLost - t.lostRecords, std::memory_order_relaxed);
+      t.lostRecords = kernelLost;
     }
-    uint64_t reported = lost_[ring.cpuIndex].load(std::memory_order_relaxed);
-    if (kernelLost > reported) {
-      if (!append(ring, PERF_RECORD_LOST, kernelLost - reported)) return;
-      lost_[ring.cpuIndex].fetch_add(kernelLost - reported, std::memory_order_relaxed);
-      reported = kernelLost;
-    }
-    const uint64_t accounted = ringSamples_[ring.cpuIndex] + reported;
+    const uint64_t accounted = t.samples + std::max(kernelLost, t.lostRecords) + t.unsampled;
     if (counted > accounted) {
-      if (!append(ring, kRecordUnsampled, counted - accounted)) return;
-      lost_[ring.cpuIndex].fetch_add(counted - accounted, std::memory_order_relaxed);
-      unsampled_.fetch_add(counted - accounted, std::memory_order_relaxed);
+      const uint64_t n = counted - accounted;
+      if (!append(ring, kRecordUnsampled, n)) return;
+      t.unsampled += n;
+      lost_[ring.cpuIndex].fetch_add(n, std::memory_order_relaxed);
+      unsampled_.fetch_add(n, std::memory_order_relaxed);
     }
   }
 }
@@ -580,6 +604,7 @@ void PerfSession::Loop(BatchSink* sink, bool& sinkOpen) {
     return sinkOpen;
   };
 
+  auto nextReconcile = Clock::now() + std::chrono::milliseconds(kReconcileMs);
   std::array<epoll_event, 64> events;
   while (sinkOpen && !stop_.load(std::memory_order_acquire)) {
     const bool paused = paused_.load(std::memory_order_acquire);
@@ -615,6 +640,19 @@ void PerfSession::Loop(BatchSink* sink, bool& sinkOpen) {
       // ring's timeout that record may already be flushMs old, so it goes out at once.
       if (!drainPass(false, pollStart)) continue;
     }
+    // Hits counted and never sampled, on a ring gone quiet (see ReconcileLost): said within
+    // seconds, not only at close, for tracers that run for days inside a daemon.
+    if (!pending && !paused_.load(std::memory_order_acquire) && sinkOpen && Clock::now() >= nextReconcile) {
+      nextReconcile = Clock::now() + std::chrono::milliseconds(kReconcileMs);
+      if (!batch) batch.reset(new (std::nothrow) Batch(batchCapacity));
+      if (batch && batch->ok()) {
+        const bool wasEmpty = batch->empty();
+        ReconcileLost(*batch, /*final=*/false);
+        if (wasEmpty && !batch->empty()) batch->opened = Clock::now() - flushAfter;  // out now
+      } else {
+        batch.reset();
+      }
+    }
     if (!pending && batch && !batch->empty() && Clock::now() - batch->opened >= flushAfter) {
       deliver(false);
     }
@@ -636,7 +674,7 @@ void PerfSession::Loop(BatchSink* sink, bool& sinkOpen) {
       // Only once every LOST record the rings hold has been counted.
       if (drained && sinkOpen) {
         if (!batch) batch.reset(new (std::nothrow) Batch(batchCapacity));
-        if (batch && batch->ok()) ReconcileLost(*batch);
+        if (batch && batch->ok()) ReconcileLost(*batch, /*final=*/true);
       }
       if (sinkOpen && batch && !batch->empty() && !abandon_.load(std::memory_order_acquire)) {
         deliver(true);

@@ -207,10 +207,15 @@ class PerfSession {
   /** The aggregation spec for a sample's tracepoint id (raw bytes 0-1), or null to copy it. */
   const EventSpec* AggregateSpec(uint16_t commonType) const;
   /**
-   * After the final drain: appends a LOST record for loss the rings never reported, and an
-   * UNSAMPLED record for hits the events counted but neither wrote nor reported lost.
+   * Sets each ring's counted hits (read() on its fds) against the samples drained from it and
+   * the losses reported, and appends an UNSAMPLED record for hits the kernel counted but neither
+   * wrote nor reported lost. `final` (after the disable and the last drain): every ring, and a
+   * LOST record for loss the ring never reported. Mid-trace: only a ring whose count has not
+   * moved since the last call and that holds nothing unread (so no sample is still in flight).
    */
-  void ReconcileLost(Batch& batch);
+  void ReconcileLost(Batch& batch, bool final);
+  /** The sum of read() over a ring's fds: hits counted and (PERF_FORMAT_LOST) samples lost. */
+  bool ReadCounts(const Ring& ring, uint64_t& counted, uint64_t& kernelLost, bool& allReadLost) const;
 
   /** One aggregate of a drain: how many samples, the last one's time, where its first sample is in aggFirst_. */
   struct Aggregate {
@@ -252,9 +257,14 @@ class PerfSession {
   std::vector<uint8_t> scratch_;   // a record that wraps past the ring's end, in one piece
   std::unique_ptr<Batch> batch_;   // the batch being filled (reader thread only)
   std::unique_ptr<std::atomic<uint64_t>[]> lost_;
-  // Samples drained per ring (aggregated ones included), reader thread only: ReconcileLost
-  // sets them against what the ring's events counted.
-  std::vector<uint64_t> ringSamples_;
+  // Per ring, reader thread only: what ReconcileLost sets against the ring's counted hits.
+  struct RingTally {
+    uint64_t samples = 0;      // drained, aggregated ones included
+    uint64_t lostRecords = 0;  // PERF_RECORD_LOST counts drained, and those ReconcileLost added
+    uint64_t unsampled = 0;    // UNSAMPLED counts appended
+    uint64_t lastCounted = ~uint64_t{0};  // the count at the previous mid-trace check
+  };
+  std::vector<RingTally> tally_;
 };
 
 }  // namespace rxtrace

@@ -71,7 +71,7 @@ export interface NativeSessionStats {
   /** 1 once the reader thread failed and stopped tracing (see BatchCallback). */
   failures: number;
   /**
-   * Of the lost: hits the events counted (read() at close) with no sample written and no loss
+   * Of the lost: hits the events counted (read() on a quiet ring, and at close) with no sample written and no loss
    * reported, so no ring size would have kept them (seen on 6.18; docs/architecture.md).
    */
   unsampled: number;

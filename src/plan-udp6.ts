@@ -23,6 +23,14 @@ export function udp6EventFires(udpSchema: EventSchema | undefined, kernelRelease
   return maj > 6 || (maj === 6 && min >= 5);
 }
 
+/**
+ * Why kfree_skb cannot see IPv6 UDP drops here: no reasons at all (before 5.17), or an early set
+ * without these two (5.15's stable backport, 5.15.58+, names 12 reasons and neither of them).
+ */
+export function kfreeLacksUdp6Reasons(kfree: EventSchema): string {
+  return kfree.symbols.get('reason')?.size ? `names neither ${UDP6_REASONS.join(' nor ')} among its drop reasons` : 'has no drop reasons';
+}
+
 /** The kernel filter for kfree_skb: IPv6 packets freed for the UDP reasons this kernel names. */
 export function udp6KfreeFilter(kfree: EventSchema): string | undefined {
   const table = kfree.symbols.get('reason');

@@ -8,7 +8,7 @@ import { FormatParseError, type EventSchema } from './format/schema.js';
 import { andFilters, filterableFields, filterFields, portField, reasonFilter, validateFilterText } from './filter.js';
 import { fullName, listEvents, readEventFiles, resolveEventName } from './tracefs/events.js';
 import { withTracefs, type TracefsOptions } from './tracefs/locate.js';
-import { udp6EventFires, udp6KfreeFilter } from './plan-udp6.js';
+import { kfreeLacksUdp6Reasons, udp6EventFires, udp6KfreeFilter } from './plan-udp6.js';
 import { TCP_EVENTS, tcpReasons } from './plan-tcp.js';
 import type { SocketTable } from './procnet/sockets.js';
 
@@ -155,7 +155,7 @@ function udp6Fallback(root: string, available: string[], schemas: EventSchema[],
   }
   const filter = udp6KfreeFilter(schema);
   if (!filter) {
-    notice('this kernel fires no udp:udp_fail_queue_rcv_skb for IPv6 UDP drops (before 6.5), and its skb:kfree_skb has no drop reasons: IPv6 UDP drops are seen only in the counters (rxtrace stats)');
+    notice(`this kernel fires no udp:udp_fail_queue_rcv_skb for IPv6 UDP drops (before 6.5), and its skb:kfree_skb ${kfreeLacksUdp6Reasons(schema)}: IPv6 UDP drops are seen only in the counters (rxtrace stats)`);
     return undefined;
   }
   notice('this kernel fires no udp:udp_fail_queue_rcv_skb for IPv6 UDP drops (before 6.5): tracing skb:kfree_skb for IPv6 SOCKET_RCVBUFF/PROTO_MEM drops too; they are matched to a socket by whose drops rose (protocol memory: among the UDP and TCP sockets)');
@@ -187,7 +187,9 @@ function planFilters(schemas: EventSchema[], opts: PlanOptions, missing: string[
     // --proto tcp without --reason: the TCP receive reasons this kernel has.
     const tcpDefault = opts.proto === 'tcp' && !opts.only && !opts.reasons?.length && schema.name === 'kfree_skb' ? tcpReasons(schema) : [];
     if (opts.proto === 'tcp' && !opts.only && !opts.reasons?.length && schema.name === 'kfree_skb' && tcpDefault.length === 0) {
-      throw new RxtraceError('EBADREASON', `${schema.system}:${schema.name} has no TCP drop reasons on this kernel (reasons arrived in 5.17)`, {
+      // A reason table without them is a stable kernel's early set (5.15.58+: 12 reasons, none TCP).
+      const why = schema.symbols.get('reason')?.size ? 'names none of the TCP receive reasons among its drop reasons' : 'has no TCP drop reasons on this kernel (reasons arrived in 5.17)';
+      throw new RxtraceError('EBADREASON', `${schema.system}:${schema.name} ${why}`, {
         hint: 'TCP drops show in the counters here: rxtrace stats (TcpExt) and rxtrace sockets --proto tcp',
       });
     }

@@ -10,7 +10,7 @@ export const PERF_RECORD_LOST = 2;
 export const PERF_RECORD_SAMPLE = 9;
 /** The addon's own record: `count` identical samples of one drain (see src/native.ts). */
 export const RECORD_AGGREGATE = 0x10001;
-/** The addon's own record at close: hits the events counted with no sample written and no loss reported. */
+/** The addon's own record (a quiet ring, or at close): hits the events counted with no sample written and no loss reported. */
 export const RECORD_UNSAMPLED = 0x10002;
 
 /** Where BatchDecoder puts what it decodes (not native BatchSink, which hands raw batches to JS). */

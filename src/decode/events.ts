@@ -89,7 +89,7 @@ export interface LostEvent {
   /** Samples the kernel could not write because the ring was full (or, with `cause`, did not write). */
   lost: number;
   /**
-   * 'unsampled': the events counted these hits (read() at close) but the kernel wrote no
+   * 'unsampled': the events counted these hits (read() on a quiet ring, or at close) but the kernel wrote no
    * sample and reported no loss; a bigger ring would not have kept them. Absent: the ring was full.
    */
   cause?: 'unsampled';

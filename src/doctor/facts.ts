@@ -144,7 +144,13 @@ export function describeLayout(schema: EventSchema): LayoutReport {
   }
   if (key === 'sock:sock_exceed_buf_limit') {
     const mem = schema.fields.find((f) => f.name === 'sysctl_mem');
-    const memText = mem ? (mem.arrayLength === 3 ? 'sysctl_mem long[3] (5.19+)' : 'sysctl_mem a pointer (before 5.19; the limits come from udp_mem)') : 'no sysctl_mem';
+    // long[3] from 5.19, and in the stable kernels that took the fix in 2022 (seen in 4.19.255, 5.4.207+,
+    // 5.10.132+, 5.15.56+: test/fixtures/format/README.md); the offsets come from the format file anyway
+    const memText = mem
+      ? mem.arrayLength === 3
+        ? 'sysctl_mem long[3] (5.19+, and stable kernels since mid-2022)'
+        : 'sysctl_mem a pointer (before 5.19 and its 2022 stable backports; the limits come from udp_mem)'
+      : 'no sysctl_mem';
     if (names.has('kind')) {
       const kinds = schema.symbols.get('kind');
       const kindText = kinds?.size ? `kind by name (${[...kinds.values()].join(', ')})` : 'kind as a number';
@@ -159,7 +165,7 @@ export function describeLayout(schema: EventSchema): LayoutReport {
     const reasons = schema.symbols.get('reason');
     const reasonText = names.has('reason')
       ? reasons?.size
-        ? `${reasons.size} drop reasons by name from print fmt (--reason works)`
+        ? `${reasons.size} drop reasons by name from print fmt (--reason works)${[...reasons.values()].some((n) => n === 'SOCKET_RCVBUFF' || n === 'PROTO_MEM') ? '' : ', none of them a socket receive drop (no SOCKET_RCVBUFF or PROTO_MEM: an early set, as 5.15.58+ has)'}`
         : 'a reason field without a name table in print fmt (--reason cannot name them)'
       : 'no drop reasons (before 5.17: --reason is unavailable)';
     if (names.has('rx_sk')) {

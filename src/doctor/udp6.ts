@@ -2,7 +2,7 @@
 // how rxtrace still sees them (skb:kfree_skb filtered to IPv6 socket-reason drops; plan-udp6.ts).
 import { release } from 'node:os';
 import type { EventSchema } from '../format/schema.js';
-import { udp6EventFires, udp6KfreeFilter } from '../plan-udp6.js';
+import { kfreeLacksUdp6Reasons, udp6EventFires, udp6KfreeFilter } from '../plan-udp6.js';
 import type { DoctorCheck } from './types.js';
 
 export function udp6Check(udp: EventSchema | undefined, kfree: EventSchema | null | undefined, kernelRelease = release()): DoctorCheck {
@@ -24,7 +24,7 @@ export function udp6Check(udp: EventSchema | undefined, kfree: EventSchema | nul
   return {
     check,
     status: 'warn',
-    detail: `IPv6 UDP drops fire no udp:udp_fail_queue_rcv_skb on Linux ${kernelRelease} (before 6.5), and skb:kfree_skb has no drop reasons to see them by`,
+    detail: `IPv6 UDP drops fire no udp:udp_fail_queue_rcv_skb on Linux ${kernelRelease} (before 6.5), and ${kfree ? `skb:kfree_skb ${kfreeLacksUdp6Reasons(kfree)} to see them by` : 'there is no skb:kfree_skb to see them by'}`,
     hint: 'IPv6 UDP drops show only in the counters here (rxtrace stats: Udp6RcvbufErrors, the sockets\' drops)',
     data: { udp6Event: false },
   };

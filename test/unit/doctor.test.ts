@@ -164,13 +164,20 @@ describe('describeLayout, across kernels (format fixtures)', () => {
     const old = describeLayout(schema('5.16', 'kfree_skb', 'skb'));
     expect(old).toMatchObject({ status: 'warn', layout: 'before 5.17' });
     expect(old.hint).toMatch(/5\.17/);
+    // 5.15.58+: the reason field, 13 names, none a socket receive drop
+    const s515 = describeLayout(schema('5.15', 'kfree_skb', 'skb'));
+    expect(s515).toMatchObject({ status: 'ok', layout: '5.17-6.10' });
+    expect(s515.detail).toMatch(/13 drop reasons.*no SOCKET_RCVBUFF or PROTO_MEM/);
+    expect(mid.detail).not.toMatch(/no SOCKET_RCVBUFF/);
   });
 
   it('sock_exceed_buf_limit: kind since 4.19, sysctl_mem an array since 5.19', () => {
     expect(describeLayout(schema('4.18', 'sock_exceed_buf_limit', 'sock')).layout).toBe('before 4.19');
-    const p = describeLayout(schema('4.19', 'sock_exceed_buf_limit', 'sock'));
+    const p = describeLayout(schema('4.19.222', 'sock_exceed_buf_limit', 'sock'));
     expect(p.layout).toBe('4.19+');
     expect(p.detail).toMatch(/pointer/);
+    // the 2022 stable backport: 5.15.89 has the array, like 5.19+
+    expect(describeLayout(schema('5.15', 'sock_exceed_buf_limit', 'sock')).detail).toMatch(/long\[3\] \(5\.19\+, and stable kernels/);
     const a = describeLayout(schema('6.18', 'sock_exceed_buf_limit', 'sock'));
     expect(a.detail).toMatch(/long\[3\]/);
     expect(a.detail).toMatch(/SK_MEM_RECV/);

@@ -16,7 +16,7 @@ const FIX = fileURLToPath(new URL('../fixtures/', import.meta.url));
 describe('--proto tcp', () => {
   const trees: Record<string, string> = {};
   beforeAll(() => {
-    for (const [name, kfree] of [['6.1', 'format/6.1/kfree_skb.format'], ['5.16', 'format/5.16/kfree_skb.format'], ['6.18', 'format/6.18/kfree_skb.format']]) {
+    for (const [name, kfree] of [['6.1', 'format/6.1/kfree_skb.format'], ['5.16', 'format/5.16/kfree_skb.format'], ['5.15', 'format/5.15/kfree_skb.format'], ['6.18', 'format/6.18/kfree_skb.format']]) {
       const t = mkdtempSync(join(tmpdir(), 'rxt-tcp-'));
       cpSync(join(FIX, 'tracefs/6.9/events'), join(t, 'events'), { recursive: true });
       mkdirSync(join(t, 'events/skb/kfree_skb'), { recursive: true });
@@ -50,5 +50,14 @@ describe('--proto tcp', () => {
     expect(e).toBeInstanceOf(RxtraceError);
     expect((e as RxtraceError).code).toBe('EBADREASON');
     expect((e as RxtraceError).hint).toMatch(/rxtrace stats/);
+    expect((e as RxtraceError).message).toMatch(/reasons arrived in 5\.17/);
+  });
+
+  it('5.15.58+ (a backported early reason set, no TCP one): EBADREASON that says so, not "before 5.17"', async () => {
+    const e = await buildPlan({ tracefs: { root: trees['5.15'] }, proto: 'tcp', notice: () => undefined }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(RxtraceError);
+    expect((e as RxtraceError).code).toBe('EBADREASON');
+    expect((e as RxtraceError).message).toMatch(/names none of the TCP receive reasons/);
+    expect((e as RxtraceError).message).not.toMatch(/5\.17/);
   });
 });

@@ -94,6 +94,30 @@ describe('doctor: udp6 drop event', () => {
     expect(c.status).toBe('warn');
     expect(c.data).toMatchObject({ udp6Event: false, kfreeFilter: 'protocol == 34525 && (reason == 15 || reason == 16)' });
     expect(udp6Check(udp69, k516, '5.16.0').hint).toMatch(/counters/);
+    expect(udp6Check(udp69, k516, '5.16.0').detail).toMatch(/has no drop reasons/);
+    // 5.15.58+: a backported reason table with 12 names, neither of the two (fixture 5.15/, 5.15.89)
+    const k515 = parseFormat(readFileSync(join(FIX, 'format/5.15/kfree_skb.format'), 'utf8'), 'skb');
+    const c515 = udp6Check(udp69, k515, '5.15.89');
+    expect(c515).toMatchObject({ status: 'warn', data: { udp6Event: false } });
+    expect(c515.detail).toMatch(/names neither SOCKET_RCVBUFF nor PROTO_MEM/);
+    expect(udp6Check(udp69, null, '5.15.89').detail).toMatch(/no skb:kfree_skb/);
+  });
+
+  it('5.15.58+ (reasons, but not these): no kfree_skb added, and the notice says why', async () => {
+    const t = mkdtempSync(join(tmpdir(), 'rxt-udp6-515-'));
+    try {
+      cpSync(join(FIX, 'tracefs/6.9/events'), join(t, 'events'), { recursive: true });
+      mkdirSync(join(t, 'events/skb/kfree_skb'), { recursive: true });
+      writeFileSync(join(t, 'events/skb/kfree_skb/format'), readFileSync(join(FIX, 'format/5.15/kfree_skb.format')));
+      writeFileSync(join(t, 'events/skb/kfree_skb/id'), '1413\n');
+      const notes: string[] = [];
+      const plan = await buildPlan({ tracefs: { root: t }, kernelRelease: '5.15.89', notice: (m) => notes.push(m) });
+      expect(plan.events.map((e) => e.compiled.event)).not.toContain('skb:kfree_skb');
+      expect(plan.udp6Fallback).toBeUndefined();
+      expect([...notes, plan.startNotice ?? ''].join('\n')).toMatch(/names neither SOCKET_RCVBUFF nor PROTO_MEM among its drop reasons: IPv6 UDP drops are seen only in the counters/);
+    } finally {
+      rmSync(t, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,10 +1,12 @@
 // Pairing kfree_skb with the UDP event of the same packet, the learned rx_sk map, and which
 // tables the `drops` strategy may judge a kfree_skb over: each with the layouts before and after
 // 6.10 (order of the two events) and 6.11 (rx_sk).
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { NsRow, TableRead } from '../../../src/attribute/history.js';
 import { KfreePairer, kfreeDropTables, RxSkMap, udpFiresFirst } from '../../../src/attribute/kfree.js';
 import type { DropEvent, LostEvent } from '../../../src/decode/events.js';
+import { parseFormat } from '../../../src/format/index.js';
 
 let t = 0;
 const udp618 = (cpu: number, rc = -12): DropEvent =>
@@ -42,6 +44,16 @@ describe('KfreePairer', () => {
     expect(new KfreePairer().pair([udp618(0, -105), kfree(0, 'PROTO_MEM')], f).size).toBe(1);
     const agg = { ...udp618(0), count: 5 } as DropEvent;
     expect(new KfreePairer().pair([agg, kfree(0)], f).size).toBe(0);
+  });
+
+  it('5.15.58+: UDP frees a refused packet with plain kfree_skb (NOT_SPECIFIED): never paired, no tables for drops', () => {
+    // reason 0 is NOT_SPECIFIED in that kernel's print fmt (test/fixtures/format/5.15, 5.15.89)
+    const k515 = parseFormat(readFileSync(new URL('../../fixtures/format/5.15/kfree_skb.format', import.meta.url), 'utf8'), 'skb');
+    const name = k515.symbols.get('reason')?.get(0);
+    expect(name).toBe('NOT_SPECIFIED');
+    expect(new KfreePairer().pair([kfree(1, name), udp61(1, -12)], f).size).toBe(0);
+    expect(new KfreePairer().pair([kfree(1, name), udp61(1, -105)], f).size).toBe(0);
+    expect(kfreeDropTables({ protocol: 2048, reason: name }, true)).toBeUndefined();
   });
 
   it('interleaved CPUs, and a pair that straddles two batches', () => {

@@ -80,8 +80,8 @@ describe('format parser: older kernels (fixtures)', () => {
     expect(field(s, 'rmem_alloc').offset).toBe(60);
   });
 
-  it('sock_exceed_buf_limit before 5.19: kind present, every field after sysctl_mem shifted', () => {
-    for (const v of ['4.19', '5.18']) {
+  it('sock_exceed_buf_limit before 5.19 (and its stable backports): kind present, every field after sysctl_mem shifted', () => {
+    for (const v of ['4.19.222', '5.4.206', '5.10.131', '5.15.55', '5.18']) {
       const s = parseFormat(fx(`${v}/sock_exceed_buf_limit.format`), 'sock');
       expect(field(s, 'allocated').offset).toBe(48);
       expect(field(s, 'kind').offset).toBe(76);

@@ -35,6 +35,25 @@ describe('kernel layout helper', () => {
     expect(eventPort(k, { lport: 7 })).toBe(7);
   });
 
+  // The LTS fixtures (written from each tree's headers, test/fixtures/format/README.md): what the
+  // live suites would be told on those kernels. 5.15.89 has a reason but neither socket reason.
+  it.each([
+    ['4.19', '4.19.255', false, undefined, false],
+    ['5.4', '5.4.286', false, undefined, false],
+    ['5.10', '5.10.265', false, undefined, false],
+    ['5.15', '5.15.89', true, undefined, false],
+    ['6.6', '6.6.57', true, 16, true],
+  ] as const)('%s (%s): lport only, no rx_sk, reason %s, SOCKET_RCVBUFF %s, IPv6 udp event %s', (dir, rel, reason, rcvbuff, udp6) => {
+    const s = schemas([['udp:udp_fail_queue_rcv_skb', `${dir}/udp_fail_queue_rcv_skb.format`], ['skb:kfree_skb', `${dir}/kfree_skb.format`]]);
+    const k = layoutFrom(s, [...s.keys()], rel);
+    expect(k.udp).toMatchObject({ portField: 'lport', addresses: false, family: false, fields: ['rc', 'lport'] });
+    expect(k.kfreeSkb).toMatchObject({ present: true, rxSk: false, reason });
+    expect(k.kfreeSkb.reasons.get('SOCKET_RCVBUFF')).toBe(rcvbuff);
+    expect(k.need.reason.ok).toBe(reason);
+    expect(k.udp6Event).toBe(udp6);
+    expect(portFilter(k, 7)).toBe('lport == 7');
+  });
+
   it('release parsing: 6.4 has no IPv6 udp event, 6.5 has', () => {
     expect(parseRelease('6.1.0-41-amd64')).toEqual({ major: 6, minor: 1 });
     expect(layoutFrom(new Map(), [], '6.4.16').udp6Event).toBe(false);
