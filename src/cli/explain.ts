@@ -110,15 +110,15 @@ export async function runExplain(opts: ExplainCliOptions, outputs: Outputs): Pro
     await out.flush();
   };
   try {
-    if (format === 'text') process.stderr.write(`rxtrace: watching for ${opts.duration} s…\n`);
-    const first = await watchWindow(win);
+    // Said when the window opens, not before start-up (seconds on a slow host), in every format
+    // like trace's "tracing …" line: drops before it are outside the window's counter reads.
+    const first = await watchWindow({ ...win, onOpen: () => process.stderr.write(`rxtrace: watching for ${opts.duration} s…\n`) });
     const before: Finding[] = explain(first);
     const s1 = first.interval.interval;
     await print(format === 'ndjson' ? before.map((f) => JSON.stringify(f)) : findingsText(before, s1));
     if ((opts.verify || opts.verifyAfter !== undefined) && !stop.signal.aborted) {
       if (await waitForChange(opts, stop.signal)) {
-        if (format === 'text') process.stderr.write(`rxtrace: watching again for ${opts.duration} s…\n`);
-        const second = await watchWindow(win);
+        const second = await watchWindow({ ...win, onOpen: () => process.stderr.write(`rxtrace: watching again for ${opts.duration} s…\n`) });
         const after = explain(second);
         const rows = verify(before, s1, after, second.interval.interval);
         await print(format === 'ndjson' ? rows.map((r) => JSON.stringify(r)) : ['', ...verifyText(rows)]);

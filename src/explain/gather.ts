@@ -25,6 +25,8 @@ export interface WindowOptions {
   procRoot?: string;
   /** Called with the tracer's errors and warnings (attribution trouble), once each. */
   onProblem?: (e: Error) => void;
+  /** Called when the window opens: the tracer is on and the counters' first read is done. */
+  onOpen?: () => void;
 }
 
 const INT_SYSCTLS = [
@@ -136,6 +138,8 @@ export async function watchWindow(opts: WindowOptions): Promise<ExplainInput> {
     const owners0 = await scanSocketOwners(procRoot).catch(() => undefined);
     const prev = await readSnapshot({ procRoot, tcp: false, owners: owners0 });
     const listen0 = await readListeners(owners0, procRoot);
+    // Only now does the window count: start-up can take seconds (a slow or emulated host).
+    opts.onOpen?.();
     await wait(opts.seconds * 1000, opts.signal);
     const owners1 = await scanSocketOwners(procRoot).catch(() => undefined);
     const cur = await readSnapshot({ procRoot, tcp: false, owners: owners1 });

@@ -138,6 +138,8 @@ export interface RunningCli {
   waitForPerfFds(n: number, timeoutMs?: number, settleMs?: number): Promise<void>;
   /** resolve once stdout has at least `n` lines */
   waitForLines(n: number, timeoutMs?: number): Promise<void>;
+  /** resolve once stderr matches `re` (a readiness line such as explain's "watching for") */
+  waitForStderr(re: RegExp, timeoutMs?: number): Promise<void>;
   signal(sig: NodeJS.Signals): void;
 }
 
@@ -210,6 +212,9 @@ export function startCli(args: string[], opts: RunOptions = {}): RunningCli {
     },
     waitForLines(n, timeoutMs = 20_000 * TIME_SCALE) {
       return waitFor(() => lines.length >= n, timeoutMs, `${n} stdout lines`);
+    },
+    waitForStderr(re, timeoutMs = 20_000 * TIME_SCALE) {
+      return waitFor(() => re.test(stderr), timeoutMs, `stderr matching ${re}`);
     },
     signal(sig) {
       child.kill(sig);

@@ -30,6 +30,13 @@ interface Line {
   [k: string]: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
+/**
+ * explain's window opens once the tracer is on and every counter has been read once (seconds
+ * under qemu TCG, after the perf fds exist): drops sent before this line fall outside the
+ * window's counter reads, so the tests send only after it.
+ */
+const WINDOW_OPEN = /^rxtrace: watching for \d+(\.\d+)? s…$/m;
+
 const parse = (stdout: string): Line[] =>
   stdout
     .split('\n')
@@ -61,8 +68,8 @@ describeLive('rxtrace explain (live)', () => {
       try {
         cg.add(sink.pid);
         const before = await settledUdpSocketDrops(sink.inode);
-        const run = startCli(['explain', '--duration', '3', '--format', 'ndjson', '--port', String(sink.port), '--verify-after', '0.5']);
-        await run.waitForPerfFds(1);
+        const run = startCli(['explain', '--duration', String(3 * TIME_SCALE), '--format', 'ndjson', '--port', String(sink.port), '--verify-after', '0.5']);
+        await run.waitForStderr(WINDOW_OPEN);
         await send({ to: addrPort('127.0.0.1', sink.port), count: 3000 });
         const drops = (await settledUdpSocketDrops(sink.inode)) - before;
         expect(drops).toBeGreaterThan(1000);
@@ -105,8 +112,9 @@ describeLive('rxtrace explain (live)', () => {
     const drops0 = await Promise.all(sinks.map((s) => settledUdpSocketDrops(s.inode)));
     let out = '';
     await withSysctl('net/ipv4/udp_mem', '2 2 2', async () => {
-      const run = startCli(['explain', '--duration', '2', '--format', 'ndjson']);
-      await run.waitForPerfFds(1, 20_000 * TIME_SCALE, 300);
+      // 8 sends (8 rxflood starts) must all land inside the window: seconds each under qemu TCG.
+      const run = startCli(['explain', '--duration', String(2 * TIME_SCALE), '--format', 'ndjson']);
+      await run.waitForStderr(WINDOW_OPEN);
       for (const s of sinks) await send({ to: addrPort('127.0.0.1', s.port), count: 2500, size: 1400 });
       const r = await run.exited;
       expect(r.code, r.stderr).toBe(0);
@@ -189,8 +197,8 @@ describeLive('rxtrace explain (live)', () => {
   it('listen_overflow: listen(fd, 1) never accepting, a connect storm: port, owner, drops = ss -ltm, backlog 1, somaxconn', async () => {
     const l = await startListener();
     const ss0 = ssDrops(l.port);
-    const run = startCli(['explain', '--duration', '3', '--format', 'ndjson']);
-    await run.waitForPerfFds(1, undefined, 1000); // then the window's first reads
+    const run = startCli(['explain', '--duration', String(3 * TIME_SCALE), '--format', 'ndjson']);
+    await run.waitForStderr(WINDOW_OPEN);
     connectStorm(l.port);
     const r = await run.exited;
     expect(r.code, r.stderr).toBe(0);
