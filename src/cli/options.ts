@@ -1,6 +1,6 @@
 // Option parsers shared by the subcommands: each rejects bad input with a usage error that
 // names the option and what it wanted.
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 
 export function positiveNumber(name: string) {
   return (v: string): number => {
@@ -47,4 +47,9 @@ export type DropMode = 'counting' | 'events';
 export function modeOption(v: string): DropMode {
   if (v !== 'counting' && v !== 'events') throw new InvalidArgumentError(`--mode is counting or events, got "${v}"`);
   return v;
+}
+
+/** `-i, --interval` and `-n, --count`: stats and top repeat on the same clock, in the same words. */
+export function intervalOptions(cmd: Command, interval: string, count: string): Command {
+  return cmd.option('-i, --interval <s>', interval, positiveNumber('--interval'), 1).option('-n, --count <n>', count, positiveInt('--count'));
 }

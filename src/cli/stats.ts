@@ -6,7 +6,7 @@ import { SnapshotReader } from '../counters/snapshot.js';
 import { renderFunnelText } from '../render/funnel-text.js';
 import { EXIT } from './exit-codes.js';
 import { onStopSignals } from './lifecycle.js';
-import { defaultFormat, formatOption, positiveInt, positiveNumber, type Format } from './options.js';
+import { defaultFormat, formatOption, intervalOptions, type Format } from './options.js';
 import { IntervalClock } from './interval-clock.js';
 import type { Outputs } from './output.js';
 
@@ -19,11 +19,13 @@ export interface StatsCliOptions {
 }
 
 export function registerStats(program: Command, outputs: Outputs): void {
-  program
-    .command('stats')
-    .description('the receive funnel per interval: NIC, softnet backlog, IP, UDP and socket drops, with the socket drops reconciled against RcvbufErrors + MemErrors')
-    .option('-i, --interval <s>', 'seconds per interval', positiveNumber('--interval'), 1)
-    .option('-n, --count <n>', 'stop after this many intervals', positiveInt('--count'))
+  intervalOptions(
+    program
+      .command('stats')
+      .description('the receive funnel per interval: NIC, softnet backlog, IP, UDP and socket drops, with the socket drops reconciled against RcvbufErrors + MemErrors'),
+    'seconds per interval',
+    'stop after this many intervals',
+  )
     .option('--format <fmt>', 'ndjson or text (default: ndjson when stdout is not a TTY)', formatOption)
     .option('--all', 'text: also show counters and rows that are zero')
     .option('--no-sockets', 'do not read socket tables and owners (cheaper; no socket rows, no reconciliation per socket)')

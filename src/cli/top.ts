@@ -15,7 +15,7 @@ import { RxtraceError } from '../errors.js';
 import { renderTopScreen, renderTopText, type TopView } from '../render/top-screen.js';
 import { EXIT } from './exit-codes.js';
 import { onStopSignals } from './lifecycle.js';
-import { modeOption, positiveInt, positiveNumber, type DropMode } from './options.js';
+import { intervalOptions, modeOption, positiveInt, type DropMode } from './options.js';
 import { IntervalClock } from './interval-clock.js';
 import type { Outputs } from './output.js';
 import { FullScreen, terminalIsUtf8 } from './terminal.js';
@@ -41,11 +41,13 @@ function sortOption(v: string): SortKey {
 }
 
 export function registerTop(program: Command, outputs: Outputs): void {
-  program
-    .command('top')
-    .description('live view of the receive funnel and of the sockets that drop, sorted by drops/s (full screen on a TTY, text once per interval otherwise)')
-    .option('-i, --interval <s>', 'seconds between refreshes (at least 0.5)', positiveNumber('--interval'), 1)
-    .option('-n, --count <n>', 'stop after this many refreshes', positiveInt('--count'))
+  intervalOptions(
+    program
+      .command('top')
+      .description('live view of the receive funnel and of the sockets that drop, sorted by drops/s (full screen on a TTY, text once per interval otherwise)'),
+    'seconds between refreshes (at least 0.5)',
+    'stop after this many refreshes',
+  )
     .option('--sort <key>', `initial sort: ${SORT_KEYS.join(', ')}`, sortOption, 'drops/s')
     .option('--mode <mode>', 'counting: kernel counters per tracepoint, per-socket rates from the sockets\' drops counters (cheapest); events: every drop traced and attributed (sees sockets that close between refreshes)', modeOption, 'counting')
     .option('--no-trace', 'do not trace: per-socket rates from the sockets\' drops counters only')

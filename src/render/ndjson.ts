@@ -27,15 +27,20 @@ const K_MATCH_SOCKET = new Map(
   ['pointer', 'address', 'drops', 'paired', 'learned', 'global', 'ambiguous', 'none'].map((m) => [m, utf8Bytes(`,"match":"${m}","socket":`)]),
 );
 
+/** `<head>"<time>","cpu":<cpu>`: how a drop line (generic path) and a lost line begin. */
+function writeTimeCpu(w: JsonBytes, head: Uint8Array, time: string, cpu: number): void {
+  w.bytes(head);
+  w.utf8(String(time));
+  w.bytes(K_CPU);
+  w.num(cpu);
+}
+
 /** One drop as an NDJSON line (without the newline), written into `w`. */
 export function writeDropJson(w: JsonBytes, e: DropEvent): void {
   // Decoded events: one generated writer for the whole head of the line. Others, and decoded
   // events whose keys were assigned: the generic path.
   if (!writeJsonHead(w, e)) {
-    w.bytes(K_TIME);
-    w.utf8(String(e.time));
-    w.bytes(K_CPU);
-    w.num(e.cpu);
+    writeTimeCpu(w, K_TIME, e.time, e.cpu);
     w.bytes(K_PID);
     w.num(e.pid);
     w.bytes(K_TID);
@@ -123,10 +128,7 @@ const socketJson = new SocketJsonCache();
 
 /** One lost record as an NDJSON line (without the newline), written into `w`. */
 export function writeLostJson(w: JsonBytes, e: LostEvent): void {
-  w.bytes(K_LOST);
-  w.utf8(String(e.time));
-  w.bytes(K_CPU);
-  w.num(e.cpu);
+  writeTimeCpu(w, K_LOST, e.time, e.cpu);
   w.bytes(K_LOST_N);
   w.num(e.lost);
   if (e.cause === 'unsampled') w.bytes(K_CAUSE_UNSAMPLED);
