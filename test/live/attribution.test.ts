@@ -233,12 +233,19 @@ describeLive('attribution: every drop on the right socket, owner and netns', () 
       // keeps only on a socket of P: one per drop of [::1]:P, judged among the IPv6 sockets by
       // whose drops rose (the two IPv4 sockets that also dropped are no candidates).
       const kfree = run.events.filter((e) => e.event === 'skb:kfree_skb');
+      log('one port, three sockets (lport only)', { spec: d[0], wild: d[1], six: d[2], udp: hist(udpEvents), kfree: hist(kfree), filtered: run.stats.filtered, why: K.need.udpAddresses.why });
       if (K.udp6Event) expect(kfree).toEqual([]);
       else {
-        expect(hist(kfree), K.need.udp6Event.why).toEqual({ [`drops/${six.inode}`]: d[2] });
+        // Every kept one is on [::1]:P by `drops`; one that `drops` could not name alone (ambiguous:
+        // on a slow host a window's reads may not separate the drops, drops-cap.ts) is on no
+        // socket of P, so --port filters it, and says so in the count of the filtered. Nothing
+        // else: together they are the socket's drops, and nearly all are named (2,988 of 2,996
+        // in the worst 6.1 run under TCG; all of them in the others).
+        expect(Object.keys(hist(kfree)), K.need.udp6Event.why).toEqual([`drops/${six.inode}`]);
+        expect(kfree.length + run.stats.filtered).toBe(d[2]);
+        expect(kfree.length).toBeGreaterThanOrEqual(Math.floor(0.98 * d[2]));
         for (const e of kfree) expect(e.fields).toMatchObject({ protocol: 34525, reason: 'SOCKET_RCVBUFF' });
       }
-      log('one port, three sockets (lport only)', { spec: d[0], wild: d[1], six: d[2], udp: hist(udpEvents), kfree: hist(kfree), why: K.need.udpAddresses.why });
       return;
     }
     const byDaddr = (a: string) => run.events.filter((e) => e.fields.daddr === a);

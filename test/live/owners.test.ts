@@ -114,8 +114,11 @@ describeLive('owners: cgroup, unit and container (live)', () => {
       try {
         cg.add(sink.pid);
         const serve = startCli(['serve', '--listen', '127.0.0.1:0', '--labels', 'container,unit', '--port', String(sink.port)]);
-        await serve.waitForPerfFds(1);
-        const at = /serving http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(serve.stderr());
+        // The counting fds open before the HTTP listener: wait for the line that says where it serves
+        // (under TCG it came after the fds: the test read stderr too early once).
+        const serving = /serving http:\/\/127\.0\.0\.1:(\d+)\/metrics/;
+        await serve.waitForStderr(serving);
+        const at = serving.exec(serve.stderr());
         expect(at, serve.stderr()).not.toBeNull();
         await send({ to: addrPort('127.0.0.1', sink.port), count: N });
         const drops = await settledUdpSocketDrops(sink.inode);
