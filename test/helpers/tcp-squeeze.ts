@@ -9,8 +9,8 @@
 // How the drop is made: docs/tcp-drops.md.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { TIME_SCALE } from './cli.js';
-import { pollUntil } from './procnet-read.js';
+import { startCli, TIME_SCALE, type CliResult } from './cli.js';
+import { nstat, pollUntil } from './procnet-read.js';
 import { withSysctl } from './sysctl.js';
 
 // One process, one pair per "pair" line (the one before is closed: its drops must not rise in the
@@ -137,5 +137,45 @@ export class TcpSqueezer {
   close(): void {
     this.py.stdin!.end();
     this.py.kill();
+  }
+}
+
+/** What `rxtrace trace --proto tcp` printed around squeezes, with the kernel's figures. */
+export interface TracedSqueeze {
+  tries: Squeeze[];
+  /** TcpExt (nstat) before the first squeeze and after the last. */
+  n0: Record<string, number>;
+  n1: Record<string, number>;
+  /** The trace's exit. */
+  result: CliResult;
+  /** Its NDJSON lines, parsed. */
+  recs: Record<string, any>[];
+  /** PROTO_MEM kfree_skb perf stat counted over all the squeezes. */
+  perfProtoMem: number;
+  /** Hits rxtrace said the kernel counted but wrote no sample for (lost, cause "unsampled"). */
+  unsampled: number;
+}
+
+/**
+ * `rxtrace trace --proto tcp` (NDJSON, a big ring) around squeezeUntilProtoMem, stopped with
+ * SIGINT once the last drops are in: the run the tcp-mem and tcp-kfree tests judge.
+ */
+export async function traceTcpSqueeze(protoMem: number): Promise<TracedSqueeze> {
+  const sq = new TcpSqueezer();
+  try {
+    const cli = startCli(['trace', '--proto', 'tcp', '--format', 'ndjson', '--ring-pages', '1024']);
+    await cli.waitForPerfFds(1);
+    await new Promise((r) => setTimeout(r, 300 * TIME_SCALE));
+    const n0 = nstat();
+    const tries = await sq.squeezeUntilProtoMem(protoMem, () => cli.lines.some((l) => l.includes('"reason":"PROTO_MEM"')));
+    await new Promise((r) => setTimeout(r, 300 * TIME_SCALE));
+    const n1 = nstat();
+    cli.signal('SIGINT');
+    const result = await cli.exited;
+    const recs = result.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+    const unsampled = recs.filter((e) => e.event === 'lost' && e.cause === 'unsampled').reduce((a, e) => a + e.lost, 0);
+    return { tries, n0, n1, result, recs, perfProtoMem: tries.reduce((a, t) => a + t.protoMem, 0), unsampled };
+  } finally {
+    sq.close();
   }
 }
