@@ -7,6 +7,7 @@ import type { SocketInfo } from './decode/events.js';
 import { OwnerCgroups } from './procnet/owner-cgroups.js';
 import { scanSocketOwners, type Owner, type SocketOwners } from './procnet/owners.js';
 import { SOCKET_TABLES, type SocketTable } from './procnet/sockets.js';
+import type { UdpGate } from './procnet/udp-gate.js';
 
 export interface SocketSnapshotRow extends SocketInfo {
   tx_queue: number;
@@ -31,6 +32,11 @@ export interface ReadSocketsOptions {
   withOwners?: boolean;
   /** 'auto' (default: RXTRACE_SOCKET_SOURCE, else sock_diag where the kernel answers), 'sock_diag' or 'proc'. */
   source?: 'auto' | 'sock_diag' | 'proc';
+  /**
+   * For callers that read again and again (stats, top, serve): carry a namespace's UDP rows over
+   * from the last read while its UDP error counters have not moved (procnet/udp-gate.ts).
+   */
+  gate?: UdpGate;
 }
 
 /** Sorted by drops (most first), then by table and local address. */
@@ -41,7 +47,10 @@ export async function readSockets(opts: ReadSocketsOptions = {}): Promise<Socket
   const env = opts.source && opts.source !== 'auto' ? { ...process.env, RXTRACE_SOCKET_SOURCE: opts.source } : process.env;
   const opened = await openSocketSource({ env, procRoot });
   const readOpts: ReadTablesOptions = {};
-  if (opened.diag) readOpts.diag = diagTableReader(opened.diag, new Set(SOCKET_TABLES.filter((t) => opened.choice.tables[t] === 'sock_diag')));
+  if (opened.diag) {
+    readOpts.diag = diagTableReader(opened.diag, new Set(SOCKET_TABLES.filter((t) => opened.choice.tables[t] === 'sock_diag')));
+    readOpts.gate = opts.gate;
+  }
   let read;
   try {
     read = await readTables(opts.tables ?? SOCKET_TABLES, owners.pidsByNetns, ownNetns(procRoot), procRoot, readOpts);

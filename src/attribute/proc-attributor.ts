@@ -7,6 +7,7 @@
 import { nowMonoNs } from '../decode/batch.js';
 import type { DropEvent, LostEvent, SocketInfo } from '../decode/events.js';
 import { OwnerCache } from '../procnet/owner-cache.js';
+import { UdpGate } from '../procnet/udp-gate.js';
 import type { SocketTable } from '../procnet/sockets.js';
 import { dropEncoding } from '../decode/drop.js';
 import { RxtraceError } from '../errors.js';
@@ -76,6 +77,8 @@ export class ProcAttributor implements Attributor {
   private readonly udpVerdicts = new WeakMap<DropEvent, Verdict>();
   readonly learned = new RxSkMap();
   private readonly dropsCap = new DropsCap();
+  /** Asks a namespace's UDP tables only when its UDP error counters moved (off: RXTRACE_UDP_GATE=0). */
+  private readonly udpGate?: UdpGate;
 
   private constructor(opts: ProcAttributorOptions) {
     this.procRoot = opts.procRoot ?? '/proc';
@@ -88,10 +91,13 @@ export class ProcAttributor implements Attributor {
     this.realPointers = opts.pointers === 'real' || (opts.pointers !== 'hashed' && pointersAreReal(this.procRoot));
     this.oc = new OwnerCache(this.procRoot, undefined, this.cgroupIds);
     this.maxOwnerWaitNs = (opts.maxOwnerWaitMs ?? 1000) * 1e6;
+    if (process.env.RXTRACE_UDP_GATE !== '0') this.udpGate = new UdpGate(this.procRoot);
   }
 
   stats(): AttributionStats {
-    return { source: { ...(this.sourceChoice?.tables ?? {}) }, wholeReads: Object.fromEntries(this.readCounter.wholeReads), owners: { ...this.oc.stats } };
+    const s: AttributionStats = { source: { ...(this.sourceChoice?.tables ?? {}) }, wholeReads: Object.fromEntries(this.readCounter.wholeReads), owners: { ...this.oc.stats } };
+    if (this.udpGate) s.udpGate = { ...this.udpGate.stats, askedByNetns: { ...this.udpGate.stats.askedByNetns } };
+    return s;
   }
 
   /** Take the first owner scan and table read before tracing starts: every later event has a read before it. */
@@ -174,7 +180,9 @@ export class ProcAttributor implements Attributor {
 
   /** A netlink socket pins its namespace: let go of those whose last process has gone. */
   private retainNamespaces(): void {
-    if (this.diag) this.diag.source.retain(new Set([...this.oc.pidsByNetns.keys(), this.selfNetns]));
+    const live = new Set([...this.oc.pidsByNetns.keys(), this.selfNetns]);
+    if (this.diag) this.diag.source.retain(live);
+    this.udpGate?.retain(live);
   }
 
   /** Said once, when a dropping socket first comes out owner-less while some fds were unreadable. */
@@ -205,6 +213,7 @@ export class ProcAttributor implements Attributor {
     if (this.diag && !pointers) {
       opts.diag = this.diag.reader;
       opts.ports = ports;
+      opts.gate = this.udpGate;
     }
     const r = await readTables(tables, this.oc.pidsByNetns, this.selfNetns, this.procRoot, opts);
     this.lastReadNs = r.startNs;

@@ -1,6 +1,7 @@
 // The seam between the tracer and attribution: a batch of decoded drops goes in, and comes out
 // with `match`, `socket` (and `candidates`/`global`) filled in.
 import type { DropEvent, LostEvent } from '../decode/events.js';
+import type { UdpGateStats } from '../procnet/udp-gate.js';
 import type { OwnerStats } from '../procnet/owner-cache.js';
 import type { SocketTable } from '../procnet/sockets.js';
 
@@ -11,6 +12,8 @@ export interface AttributionStats {
   /** Whole-table reads by table (start-up included); reads scoped to ports are not counted. */
   wholeReads: Record<string, number>;
   owners: OwnerStats;
+  /** Namespace × UDP table pairs asked of the kernel, and carried over because nothing dropped there (procnet/udp-gate.ts). */
+  udpGate?: UdpGateStats;
 }
 
 export interface Attributor {

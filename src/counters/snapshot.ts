@@ -9,6 +9,7 @@ import { ownNetns } from '../procnet/netns-tables.js';
 import { readNetDev, type NetDevRow } from '../procnet/netdev.js';
 import { OwnerCache, type OwnerStats } from '../procnet/owner-cache.js';
 import { OwnerCgroups } from '../procnet/owner-cgroups.js';
+import { UdpGate, type UdpGateStats } from '../procnet/udp-gate.js';
 import { scanSocketOwners, type SocketOwners } from '../procnet/owners.js';
 import { nowMonoNs } from '../decode/batch.js';
 import { dict } from '../procnet/read.js';
@@ -84,6 +85,8 @@ export interface SnapshotOptions {
   tcp?: boolean;
   /** An owner scan to use instead of making one (SnapshotReader reuses scans for a while). */
   owners?: SocketOwners;
+  /** SnapshotReader's: ask a namespace's UDP tables only when it dropped, or its rows are old (procnet/udp-gate.ts). */
+  gate?: UdpGate;
 }
 
 function sourceError(source: string, e: unknown): SourceError {
@@ -152,7 +155,7 @@ export async function readSnapshot(opts: SnapshotOptions = {}): Promise<CounterS
     pageSize: getPageSize(),
     errors,
   };
-  const rows = owners ? await guarded('sockets', errors, undefined, () => readSockets({ procRoot, owners, cgroups: 'dropping' })) : undefined;
+  const rows = owners ? await guarded('sockets', errors, undefined, () => readSockets({ procRoot, owners, cgroups: 'dropping', gate: opts.gate })) : undefined;
   if (!owners || !rows) return snap;
 
   snap.sockets = new Map(rows.map((r) => [r.inode, r]));
@@ -228,9 +231,16 @@ export interface SnapshotReaderOptions extends Omit<SnapshotOptions, 'owners'> {
 export class SnapshotReader {
   private readonly cache: OwnerCache;
   private prev?: CounterSnapshot;
+  private readonly gate?: UdpGate;
 
   constructor(private readonly opts: SnapshotReaderOptions = {}) {
     this.cache = new OwnerCache(opts.procRoot ?? '/proc', opts.ownersMaxAgeMs ?? 5000);
+    if (process.env.RXTRACE_UDP_GATE !== '0') this.gate = new UdpGate(opts.procRoot ?? '/proc', opts.ownersMaxAgeMs ?? 5000);
+  }
+
+  /** UDP tables asked and carried over (for the bench and tests). */
+  get gateStats(): UdpGateStats | undefined {
+    return this.gate && { ...this.gate.stats, askedByNetns: { ...this.gate.stats.askedByNetns } };
   }
 
   /** Full owner scans and targeted lookups so far (for the bench and tests). */
@@ -241,7 +251,8 @@ export class SnapshotReader {
   async read(): Promise<CounterSnapshot> {
     if (this.opts.sockets === false) return readSnapshot(this.opts);
     if (!this.cache.scan || nowMonoNs() >= this.cache.nextFullNs()) await this.cache.fullScan().catch(() => undefined);
-    const snap = await readSnapshot({ ...this.opts, owners: this.cache.scan });
+    const snap = await readSnapshot({ ...this.opts, owners: this.cache.scan, gate: this.gate });
+    this.gate?.retain(new Set(snap.netnsRead ?? []));
     const unowned = snap.sockets ? this.unownedDroppers(snap) : [];
     if (unowned.length > 0) {
       let left = await this.cache.targeted(unowned.map((r) => ({ inode: r.inode, netns: r.netns ?? -1, uid: r.uid }))).catch(() => unowned);

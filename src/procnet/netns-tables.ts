@@ -8,6 +8,7 @@ import { errnoCode, RxtraceError } from '../errors.js';
 import { netnsInodeFromLink } from './owners.js';
 import { readSocketTable, type SocketRow, type SocketTable } from './sockets.js';
 import { nowMonoNs } from '../decode/batch.js';
+import { GATED_TABLES, type UdpGate } from './udp-gate.js';
 
 /** Reads some tables of one namespace another way than /proc (sock_diag: sockdiag/tables.ts). */
 export interface DiagTableReader {
@@ -30,6 +31,11 @@ export interface ReadTablesOptions {
    * filters). A /proc table is always read whole, and the read says so.
    */
   ports?: ReadonlyMap<SocketTable, readonly number[]>;
+  /**
+   * Carry a namespace's UDP rows over from the last read that asked it while its UDP error
+   * counters have not moved (udp-gate.ts says why that is exact). sock_diag tables only.
+   */
+  gate?: UdpGate;
   /** Count of whole-table reads, by table (tests and the bench check none happens per event). */
   counter?: { wholeReads: Map<string, number> };
 }
@@ -95,13 +101,35 @@ export async function readTables(
     if (p !== undefined) scoped.set(t, new Set(p));
   }
   if (opts.counter) for (const t of tables) if (!scoped.has(t)) opts.counter.wholeReads.set(t, (opts.counter.wholeReads.get(t) ?? 0) + 1);
+  // The gate's counters are read first, at the start of the read, before any table is asked.
+  const gate = diag && viaDiag.some((t) => GATED_TABLES.has(t)) ? opts.gate : undefined;
+  const sigs = gate?.signatures(namespaces, selfNetns);
   for (const [netns, pids] of namespaces) {
     if (diag && viaDiag.length > 0) {
-      try {
-        await diag.read({ inode: netns, pids, self: netns === selfNetns }, viaDiag, opts.ports, rows);
-      } catch (e) {
-        // ESRCH: every pid of that namespace exited (it went with them). Anything else is said.
-        if (errnoCode(e) !== 'ESRCH') errors.push(asRxtraceError(e));
+      const sig = sigs?.get(netns);
+      let ask = viaDiag;
+      if (gate) {
+        ask = [];
+        for (const t of viaDiag) {
+          const kept = gate.carry(netns, t, sig, opts.ports?.get(t));
+          if (kept) for (const r of kept) rows.set(r.inode, r);
+          else ask.push(t);
+        }
+      }
+      if (ask.length > 0) {
+        try {
+          const got = gate ? new Map<number, NsRow>() : rows;
+          const t0 = nowMonoNs();
+          await diag.read({ inode: netns, pids, self: netns === selfNetns }, ask, opts.ports, got);
+          if (gate) {
+            const costNs = nowMonoNs() - t0;
+            for (const t of ask) if (GATED_TABLES.has(t)) gate.asked(netns, t, sig, opts.ports?.get(t), [...got.values()].filter((r) => r.table === t), costNs);
+            for (const [inode, r] of got) rows.set(inode, r);
+          }
+        } catch (e) {
+          // ESRCH: every pid of that namespace exited (it went with them). Anything else is said.
+          if (errnoCode(e) !== 'ESRCH') errors.push(asRxtraceError(e));
+        }
       }
     }
     for (const table of viaProc) {
