@@ -13,7 +13,8 @@
         "native/counters_addon.cc",
         "native/sock_diag.cc",
         "native/sock_diag_js.cc",
-        "native/tracefs_mount.cc"
+        "native/tracefs_mount.cc",
+        "native/fd_scan.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
@@ -21,7 +22,7 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++1y"],
       "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-fstack-protector-strong", "-fvisibility=hidden", "-fexceptions"],
       "conditions": [
-        ["OS!='linux'", { "sources!": ["native/perf_session.cc", "native/perf_counters.cc", "native/sock_diag.cc", "native/tracefs_mount.cc"] }],
+        ["OS!='linux'", { "sources!": ["native/perf_session.cc", "native/perf_counters.cc", "native/sock_diag.cc", "native/tracefs_mount.cc", "native/fd_scan.cc"] }],
         # Release builds for prebuilds/ (scripts/ship/prebuild.sh passes -Drxtrace_portable=1):
         # libstdc++ and libgcc linked in, and glibc symbols pinned to old versions, so one binary
         # loads on glibc 2.28 hosts (RHEL 8, Debian 10, Ubuntu 20.04). See native/glibc-compat.cc.

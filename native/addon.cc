@@ -21,6 +21,7 @@
 #include "perf_session.h"
 #include "sock_diag_js.h"
 #include "tracefs_mount.h"
+#include "fd_scan.h"
 
 namespace rxtrace {
 namespace {
@@ -612,6 +613,7 @@ class RxtraceAddon : public Napi::Addon<RxtraceAddon> {
                                                                              napi_enumerable),
                              InstanceMethod<&RxtraceAddon::PageSize>("pageSize", napi_enumerable),
                              InstanceMethod<&RxtraceAddon::OpenTracefs>("openTracefs", napi_enumerable),
+                             InstanceMethod<&RxtraceAddon::SocketFdsOf>("socketFdsOf", napi_enumerable),
                          });
   }
 
@@ -653,6 +655,25 @@ class RxtraceAddon : public Napi::Addon<RxtraceAddon> {
       return Napi::Number::New(info.Env(), OpenDetachedTracefs());
     } catch (const SysError& e) {
       throw ToJsError(info.Env(), e);
+    }
+  }
+
+  // socketFdsOf('/proc/PID/fd') → { fds, inodes: Float64Array } (fd_scan.h). Synchronous: one
+  // process's fds are a bounded piece of work, and the scan yields to the loop between processes.
+  Napi::Value SocketFdsOf(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString()) throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "socketFdsOf(fdDir: string)");
+    try {
+      const SocketFds got = ReadSocketFds(info[0].As<Napi::String>().Utf8Value());
+      // Inodes fit a double exactly (they are at most 2^32 on every filesystem we read here).
+      Napi::Float64Array inodes = Napi::Float64Array::New(env, got.inodes.size());
+      for (size_t i = 0; i < got.inodes.size(); ++i) inodes[i] = static_cast<double>(got.inodes[i]);
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("fds", Napi::Number::New(env, got.fds));
+      out.Set("inodes", inodes);
+      return out;
+    } catch (const SysError& e) {
+      throw ToJsError(env, e);
     }
   }
 

@@ -31,6 +31,8 @@ constexpr ErrnoEntry kErrnoNames[] = {
     // netlink sock_diag (sock_diag.cc)
     {ETIMEDOUT, "ETIMEDOUT"}, {EMSGSIZE, "EMSGSIZE"}, {EBADMSG, "EBADMSG"},
     {EPIPE, "EPIPE"},     {EPROTONOSUPPORT, "EPROTONOSUPPORT"},
+    // /proc/PID/fd (fd_scan.cc)
+    {ENOTDIR, "ENOTDIR"}, {ELOOP, "ELOOP"},     {ENAMETOOLONG, "ENAMETOOLONG"},
 };
 
 // strerror_r comes in two flavours (GNU returns char*, XSI returns int); overloads pick

@@ -139,6 +139,13 @@ export interface NativeAddon {
    * /proc/self/fd/N/…; close it with fs.closeSync. Throws a NativeError (ENOSYS, EPERM…).
    */
   openTracefs(): number;
+  /**
+   * The socket inodes behind one process's fd links (`/proc/PID/fd`), read with readlinkat
+   * relative to the directory (native/fd_scan.h): `fds` entries listed, one inode per socket fd.
+   * Throws a NativeError: syscall `opendir`/`readdir` for the directory, `readlinkat` for a link
+   * (an fd closed meanwhile is skipped, not an error).
+   */
+  socketFdsOf(fdDir: string): { fds: number; inodes: Float64Array };
 }
 
 /**
