@@ -1,6 +1,6 @@
 // readSockets(): a snapshot of every UDP, raw and ICMP socket in every network namespace, with
 // owners, like `ss -uam -p` across namespaces. Used by `rxtrace sockets`, `top` and the library.
-import { ownNetns, readTables, type ReadTablesOptions } from './procnet/netns-tables.js';
+import { ownNetns, readTables, type NsRow, type ReadTablesOptions } from './procnet/netns-tables.js';
 import { openSocketSource } from './sockdiag/select.js';
 import { diagTableReader } from './sockdiag/tables.js';
 import type { SocketInfo } from './decode/events.js';
@@ -37,6 +37,14 @@ export interface ReadSocketsOptions {
    * from the last read while its UDP error counters have not moved (procnet/udp-gate.ts).
    */
   gate?: UdpGate;
+  /**
+   * For pollers: the rows of the last read, by the NsRow they were made from. A row the gate
+   * carried over (the same NsRow) whose owners are the same list is handed out again as it was,
+   * not rebuilt: an idle host of 100,000 sockets then costs a map lookup per socket per tick.
+   */
+  reuse?: WeakMap<NsRow, { owners: readonly Owner[] | undefined; row: SocketSnapshotRow }>;
+  /** false: leave the rows in table order (pollers key them by inode). Default true. */
+  sort?: boolean;
 }
 
 /** Sorted by drops (most first), then by table and local address. */
@@ -63,7 +71,14 @@ export async function readSockets(opts: ReadSocketsOptions = {}): Promise<Socket
   if (broken) throw broken;
   const rows: SocketSnapshotRow[] = [];
   const withCgroups = ownersWithCgroups(procRoot, opts.cgroups ?? 'all');
+  const reuse = opts.reuse;
   for (const r of read.rows.values()) {
+    const found = owners.byInode.get(r.inode);
+    const was = reuse?.get(r);
+    if (was && was.owners === found) {
+      rows.push(was.row);
+      continue;
+    }
     const row: SocketSnapshotRow = {
       table: r.table,
       inode: r.inode,
@@ -75,12 +90,14 @@ export async function readSockets(opts: ReadSocketsOptions = {}): Promise<Socket
       netns: r.netns || null,
       state: r.state,
       uid: r.uid,
-      owners: withCgroups(owners.byInode.get(r.inode) ?? [], r.drops),
+      owners: withCgroups(found ?? [], r.drops),
     };
     if (r.rcvbuf !== undefined) row.rcvbuf = r.rcvbuf;
     rows.push(row);
+    reuse?.set(r, { owners: found, row });
   }
-  rows.sort((a, b) => (b.drops ?? 0) - (a.drops ?? 0) || a.table.localeCompare(b.table) || a.local.localeCompare(b.local) || a.inode - b.inode);
+  if (opts.sort !== false)
+    rows.sort((a, b) => (b.drops ?? 0) - (a.drops ?? 0) || a.table.localeCompare(b.table) || a.local.localeCompare(b.local) || a.inode - b.inode);
   return rows;
 }
 

@@ -203,7 +203,8 @@ export function deltaSockets(
       continue;
     }
     if (p.drops === null || s.drops === null) continue;
-    out.set(inode, noteDelta(p.drops, s.drops, 'u32', `sockets.${inode}.drops`, notes));
+    // Most sockets of a large host never drop: no path string, no delta object for them.
+    out.set(inode, p.drops === s.drops ? 0 : noteDelta(p.drops, s.drops, 'u32', `sockets.${inode}.drops`, notes));
   }
   for (const inode of prev.keys()) if (!cur.has(inode)) notes.sockets.vanished++;
   return out;

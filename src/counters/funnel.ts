@@ -223,6 +223,7 @@ export function buildInterval(prev: CounterSnapshot, cur: CounterSnapshot): Funn
     const drops = deltaSockets(prev.sockets, cur.sockets, notes, prev.netnsRead);
     if (prev.tcpRead && cur.tcpRead) tcpSocketDrops = 0;
     for (const [inode, d] of drops) {
+      if (d === 0) continue; // adds nothing anywhere below
       const s = cur.sockets.get(inode)!;
       // TCP sockets' drops are the TCP layer's, not the UDP funnel's socket layer.
       if (TCP_TABLES.has(s.table)) {

@@ -19,7 +19,7 @@ import { readNetstat } from '../procnet/netstat.js';
 import { readProtoMem, readSockstat, type ProtoMem, type Sockstat } from '../procnet/sockstat.js';
 import { readSoftnetStat, type SoftnetRow } from '../procnet/softnet.js';
 import { readAllDeviceStatsSync } from '../procnet/sysfs-stats.js';
-import { ownersWithCgroups, readSockets, type SocketSnapshotRow } from '../sockets.js';
+import { ownersWithCgroups, readSockets, type ReadSocketsOptions, type SocketSnapshotRow } from '../sockets.js';
 import { readTcpSockets } from '../tcp-sockets.js';
 
 export interface SnmpRead {
@@ -87,6 +87,8 @@ export interface SnapshotOptions {
   owners?: SocketOwners;
   /** SnapshotReader's: ask a namespace's UDP tables only when it dropped, or its rows are old (procnet/udp-gate.ts). */
   gate?: UdpGate;
+  /** SnapshotReader's: rows carried over unchanged are handed out again (sockets.ts, `reuse`). */
+  reuse?: ReadSocketsOptions['reuse'];
 }
 
 function sourceError(source: string, e: unknown): SourceError {
@@ -155,7 +157,7 @@ export async function readSnapshot(opts: SnapshotOptions = {}): Promise<CounterS
     pageSize: getPageSize(),
     errors,
   };
-  const rows = owners ? await guarded('sockets', errors, undefined, () => readSockets({ procRoot, owners, cgroups: 'dropping', gate: opts.gate })) : undefined;
+  const rows = owners ? await guarded('sockets', errors, undefined, () => readSockets({ procRoot, owners, cgroups: 'dropping', gate: opts.gate, reuse: opts.reuse, sort: false })) : undefined;
   if (!owners || !rows) return snap;
 
   snap.sockets = new Map(rows.map((r) => [r.inode, r]));
@@ -232,6 +234,7 @@ export class SnapshotReader {
   private readonly cache: OwnerCache;
   private prev?: CounterSnapshot;
   private readonly gate?: UdpGate;
+  private readonly reuse: NonNullable<ReadSocketsOptions['reuse']> = new WeakMap();
 
   constructor(private readonly opts: SnapshotReaderOptions = {}) {
     this.cache = new OwnerCache(opts.procRoot ?? '/proc', opts.ownersMaxAgeMs ?? 5000);
@@ -251,7 +254,7 @@ export class SnapshotReader {
   async read(): Promise<CounterSnapshot> {
     if (this.opts.sockets === false) return readSnapshot(this.opts);
     if (!this.cache.scan || nowMonoNs() >= this.cache.nextFullNs()) await this.cache.fullScan().catch(() => undefined);
-    const snap = await readSnapshot({ ...this.opts, owners: this.cache.scan, gate: this.gate });
+    const snap = await readSnapshot({ ...this.opts, owners: this.cache.scan, gate: this.gate, reuse: this.reuse });
     this.gate?.retain(new Set(snap.netnsRead ?? []));
     const unowned = snap.sockets ? this.unownedDroppers(snap) : [];
     if (unowned.length > 0) {
