@@ -9,6 +9,7 @@ import { readSocketTable, TCP_TABLES, type SocketRow } from './procnet/sockets.j
 import { requestedSource, SOURCE_ENV } from './sockdiag/select.js';
 import type { SocketOwners } from './procnet/owners.js';
 import { formatSockaddr } from './procnet/addr.js';
+import { nowMonoNs } from './decode/batch.js';
 import { AF_INET, AF_INET6, EXT_SKMEMINFO, IPPROTO_TCP, SockDiagSource, type DiagSocket, type NetnsRef } from './sockdiag/index.js';
 import type { SocketSnapshotRow } from './sockets.js';
 
@@ -69,7 +70,24 @@ export interface TcpSocketsRead {
  * to /proc/net/tcp{,6} (RXTRACE_SOCKET_SOURCE=proc, no sock_diag, a fixture procRoot) instead of
  * throwing: rows without drops (that table has no such column), what `sockets` shows.
  */
-export async function readTcpSockets(owners: SocketOwners, procRoot = '/proc', source?: SockDiagSource, states?: number, proc = false, env: NodeJS.ProcessEnv = process.env): Promise<TcpSocketsRead> {
+/**
+ * For pollers (counters/snapshot.ts's TcpGate): a namespace's rows from an earlier read while
+ * nothing TCP happened there, or undefined to ask the kernel; and what was asked.
+ */
+export interface TcpCarry {
+  carry(netns: number): readonly TcpSocketRow[] | undefined;
+  asked(netns: number, rows: TcpSocketRow[], costNs: number): void;
+}
+
+export async function readTcpSockets(
+  owners: SocketOwners,
+  procRoot = '/proc',
+  source?: SockDiagSource,
+  states?: number,
+  proc = false,
+  env: NodeJS.ProcessEnv = process.env,
+  carry?: TcpCarry,
+): Promise<TcpSocketsRead> {
   let why: string | undefined;
   if (proc && !source) {
     const want = requestedSource(env);
@@ -78,7 +96,7 @@ export async function readTcpSockets(owners: SocketOwners, procRoot = '/proc', s
   }
   if (why === undefined) {
     try {
-      return await readTcpDiag(owners, procRoot, source, states);
+      return await readTcpDiag(owners, procRoot, source, states, carry);
     } catch (e) {
       const code = (e as RxtraceError).code;
       // Refused for a reason /proc can help with: no sock_diag in the addon or no tcp_diag in the kernel.
@@ -89,7 +107,7 @@ export async function readTcpSockets(owners: SocketOwners, procRoot = '/proc', s
   return { ...(await readTcpProc(owners, procRoot, states)), source: 'proc', why };
 }
 
-async function readTcpDiag(owners: SocketOwners, procRoot: string, source: SockDiagSource | undefined, states: number | undefined): Promise<TcpSocketsRead> {
+async function readTcpDiag(owners: SocketOwners, procRoot: string, source: SockDiagSource | undefined, states: number | undefined, carry?: TcpCarry): Promise<TcpSocketsRead> {
   const diag = source ?? SockDiagSource.open(procRoot);
   const self = ownNetns(procRoot);
   const rows: TcpSocketRow[] = [];
@@ -98,6 +116,13 @@ async function readTcpDiag(owners: SocketOwners, procRoot: string, source: SockD
     const spaces: NetnsRef[] = [{ inode: self, pids: [], self: true }];
     for (const [ns, pids] of owners.pidsByNetns) if (ns !== self) spaces.push({ inode: ns, pids });
     for (const ns of spaces) {
+      const kept = carry?.carry(ns.inode);
+      if (kept) {
+        // The rows stand; their owners come from this read's scan.
+        for (const r of kept) rows.push({ ...r, owners: owners.byInode.get(r.inode) ?? [] });
+        continue;
+      }
+      const t0 = nowMonoNs();
       let lists: DiagSocket[][];
       try {
         lists = await diag.query(ns, [
@@ -109,7 +134,10 @@ async function readTcpDiag(owners: SocketOwners, procRoot: string, source: SockD
         errors.push(e as Error);
         continue;
       }
-      for (const l of lists) for (const d of l) rows.push(tcpRow(d, ns.inode, owners.byInode));
+      const mine: TcpSocketRow[] = [];
+      for (const l of lists) for (const d of l) mine.push(tcpRow(d, ns.inode, owners.byInode));
+      carry?.asked(ns.inode, mine, nowMonoNs() - t0);
+      for (const r of mine) rows.push(r);
     }
   } finally {
     if (!source) diag.close();

@@ -10,6 +10,7 @@ import { readNetDev, type NetDevRow } from '../procnet/netdev.js';
 import { OwnerCache, type OwnerStats } from '../procnet/owner-cache.js';
 import { OwnerCgroups } from '../procnet/owner-cgroups.js';
 import { UdpGate, type UdpGateStats } from '../procnet/udp-gate.js';
+import { TcpGate } from './tcp-gate.js';
 import { scanSocketOwners, type SocketOwners } from '../procnet/owners.js';
 import { nowMonoNs } from '../decode/batch.js';
 import { dict } from '../procnet/read.js';
@@ -87,6 +88,8 @@ export interface SnapshotOptions {
   owners?: SocketOwners;
   /** SnapshotReader's: ask a namespace's UDP tables only when it dropped, or its rows are old (procnet/udp-gate.ts). */
   gate?: UdpGate;
+  /** SnapshotReader's: ask a namespace's TCP sockets only when TCP received something there (tcp-gate.ts). */
+  tcpGate?: TcpGate;
   /** SnapshotReader's: rows carried over unchanged are handed out again (sockets.ts, `reuse`). */
   reuse?: ReadSocketsOptions['reuse'];
 }
@@ -165,7 +168,10 @@ export async function readSnapshot(opts: SnapshotOptions = {}): Promise<CounterS
   if (opts.tcp ?? procRoot === '/proc') {
     const tcp = await guarded('tcp_sockets', errors, undefined, async () => {
       try {
-        return await readTcpSockets(owners, procRoot);
+        // Each namespace's Tcp InSegs, read before the tables: the TcpGate's signature.
+        const sigs = new Map<number, string | undefined>([[selfNetns, TcpGate.signature(snmp)]]);
+        for (const [ns, , got] of nsSnmp) sigs.set(ns, TcpGate.signature(got?.snmp));
+        return await readTcpSockets(owners, procRoot, undefined, undefined, false, process.env, opts.tcpGate?.forRead(sigs));
       } catch (e) {
         throw e instanceof RxtraceError ? e : new RxtraceError('EIO', `sock_diag: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
       }
@@ -234,16 +240,25 @@ export class SnapshotReader {
   private readonly cache: OwnerCache;
   private prev?: CounterSnapshot;
   private readonly gate?: UdpGate;
+  private readonly tcpGate?: TcpGate;
   private readonly reuse: NonNullable<ReadSocketsOptions['reuse']> = new WeakMap();
 
   constructor(private readonly opts: SnapshotReaderOptions = {}) {
     this.cache = new OwnerCache(opts.procRoot ?? '/proc', opts.ownersMaxAgeMs ?? 5000);
-    if (process.env.RXTRACE_UDP_GATE !== '0') this.gate = new UdpGate(opts.procRoot ?? '/proc', opts.ownersMaxAgeMs ?? 5000);
+    if (process.env.RXTRACE_UDP_GATE !== '0') {
+      this.gate = new UdpGate(opts.procRoot ?? '/proc', opts.ownersMaxAgeMs ?? 5000);
+      this.tcpGate = new TcpGate(opts.ownersMaxAgeMs ?? 5000);
+    }
   }
 
   /** UDP tables asked and carried over (for the bench and tests). */
   get gateStats(): UdpGateStats | undefined {
     return this.gate && { ...this.gate.stats, askedByNetns: { ...this.gate.stats.askedByNetns } };
+  }
+
+  /** TCP namespaces asked and carried over (for the bench and tests). */
+  get tcpGateStats(): { asked: number; carried: number } | undefined {
+    return this.tcpGate && { ...this.tcpGate.stats };
   }
 
   /** Full owner scans and targeted lookups so far (for the bench and tests). */
@@ -254,8 +269,10 @@ export class SnapshotReader {
   async read(): Promise<CounterSnapshot> {
     if (this.opts.sockets === false) return readSnapshot(this.opts);
     if (!this.cache.scan || nowMonoNs() >= this.cache.nextFullNs()) await this.cache.fullScan().catch(() => undefined);
-    const snap = await readSnapshot({ ...this.opts, owners: this.cache.scan, gate: this.gate, reuse: this.reuse });
-    this.gate?.retain(new Set(snap.netnsRead ?? []));
+    const snap = await readSnapshot({ ...this.opts, owners: this.cache.scan, gate: this.gate, tcpGate: this.tcpGate, reuse: this.reuse });
+    const live = new Set(snap.netnsRead ?? []);
+    this.gate?.retain(live);
+    this.tcpGate?.retain(live);
     const unowned = snap.sockets ? this.unownedDroppers(snap) : [];
     if (unowned.length > 0) {
       let left = await this.cache.targeted(unowned.map((r) => ({ inode: r.inode, netns: r.netns ?? -1, uid: r.uid }))).catch(() => unowned);

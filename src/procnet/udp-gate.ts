@@ -51,11 +51,13 @@ export interface UdpGateStats {
 
 export class UdpGate {
   private readonly last = new Map<number, Map<SocketTable, Asked>>();
+  /** What asking every namespace and table again would cost (the sum of their last costs). */
+  private totalCostNs = 0;
   readonly stats: UdpGateStats = { asked: 0, carried: 0, unreadable: 0, askedByNetns: {} };
 
   /**
-   * `maxAgeMs`: ask again at least this often even when nothing dropped, or every 20 × what the
-   * asking cost when that is longer (so a poller's queue figures age by seconds, and what it
+   * `maxAgeMs`: ask again at least this often even when nothing dropped, or every 20 × what
+   * asking every namespace again costs when that is longer (so a poller's queue figures age by seconds, and what it
    * spends on them stays a few % of a CPU at any table size). Unset: only when counters move
    * (attribution needs nothing newer: see above).
    */
@@ -98,7 +100,7 @@ export class UdpGate {
     if (sig === undefined || !GATED_TABLES.has(table)) return undefined;
     const a = this.last.get(ns)?.get(table);
     if (!a || a.sig !== sig) return undefined;
-    if (this.maxAgeMs !== undefined && nowMonoNs() - a.atNs > Math.max(this.maxAgeMs * 1e6, 20 * a.costNs)) return undefined;
+    if (this.maxAgeMs !== undefined && nowMonoNs() - a.atNs > Math.max(this.maxAgeMs * 1e6, 20 * this.totalCostNs)) return undefined;
     if (a.ports && (ports === undefined || ports.some((p) => !a.ports!.has(p)))) return undefined;
     this.stats.carried++;
     // Every port asked is in the last scope (checked above): the same scope needs no filtering.
@@ -113,17 +115,23 @@ export class UdpGate {
     this.stats.asked++;
     this.stats.askedByNetns[ns] = (this.stats.askedByNetns[ns] ?? 0) + 1;
     let m = this.last.get(ns);
+    this.totalCostNs -= m?.get(table)?.costNs ?? 0;
     if (sig === undefined) {
       m?.delete(table);
       return;
     }
+    this.totalCostNs += costNs;
     if (!m) this.last.set(ns, (m = new Map()));
     m.set(table, { sig, ports: ports === undefined ? undefined : new Set(ports), rows, atNs: nowMonoNs() - costNs, costNs });
   }
 
   /** Forget namespaces not in `live` (gone with their last process). */
   retain(live: ReadonlySet<number>): void {
-    for (const ns of [...this.last.keys()]) if (!live.has(ns)) this.last.delete(ns);
+    for (const [ns, m] of [...this.last]) {
+      if (live.has(ns)) continue;
+      for (const a of m.values()) this.totalCostNs -= a.costNs;
+      this.last.delete(ns);
+    }
     for (const ns of Object.keys(this.stats.askedByNetns)) if (!live.has(Number(ns))) delete this.stats.askedByNetns[Number(ns)];
   }
 }

@@ -78,14 +78,18 @@ describeLive('UDP gate: namespaces that did not drop are not asked again', () =>
   it("stats/top's SnapshotReader: a read after drops asks only the namespace that dropped, and its row holds the kernel's count", async () => {
     await fourNamespaces('gate-snap', async (sinks, port) => {
       const [a, ...quiet] = sinks;
-      const reader = new SnapshotReader({ tcp: false });
+      const reader = new SnapshotReader();
       const first = await reader.read();
       expect(first.sockets?.get(a.inode)?.drops).toBe(0);
       const asked0 = { ...reader.gateStats!.askedByNetns };
       for (const s of sinks) expect(asked0[netnsOf(s.pid)]).toBe(2);
 
       // Nothing dropped: the next read asks none of the four again, and still lists their sockets.
+      const tcpAsked0 = reader.tcpGateStats!.asked;
       const second = await reader.read();
+      // Nor their TCP tables: no TCP segment reached those namespaces (TcpGate, Tcp InSegs).
+      expect(reader.tcpGateStats!.carried).toBeGreaterThanOrEqual(quiet.length + 1);
+      expect(reader.tcpGateStats!.asked - tcpAsked0).toBeLessThanOrEqual(1); // at most our own namespace
       for (const s of sinks) {
         expect(reader.gateStats!.askedByNetns[netnsOf(s.pid)]).toBe(2);
         expect(second.sockets?.get(s.inode)?.drops).toBe(0);
