@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <exception>
 #include <thread>
 
 #include "errors.h"
@@ -66,18 +67,24 @@ int OpenIn(const std::string& nsPath) {
 
 SockDiag::~SockDiag() { CloseAll(); }
 
-int SockDiag::SocketFor(uint64_t key, const std::string& nsPath) {
-  auto it = fds_.find(key);
-  if (it != fds_.end()) return it->second;
-  const int fd = nsPath.empty() ? OpenHere() : OpenIn(nsPath);
-  fds_[key] = fd;
-  return fd;
+SockDiag::Entry::~Entry() {
+  if (fd >= 0) close(fd);
 }
 
-void SockDiag::RunOne(int fd, const std::vector<uint8_t>& request, std::vector<uint8_t>& out) {
+std::shared_ptr<SockDiag::Entry> SockDiag::EntryFor(uint64_t key, const std::string& nsPath) {
+  auto it = entries_.find(key);
+  if (it != entries_.end()) return it->second;
+  auto e = std::make_shared<Entry>();
+  e->fd = nsPath.empty() ? OpenHere() : OpenIn(nsPath);
+  entries_[key] = e;
+  return e;
+}
+
+void SockDiag::RunOne(Entry& e, const std::vector<uint8_t>& request, std::vector<uint8_t>& out) {
+  const int fd = e.fd;
   if (request.size() < sizeof(nlmsghdr)) throw SysError(EINVAL, "sendto(NETLINK_SOCK_DIAG)", -1, -1, "request shorter than a netlink header");
   std::vector<uint8_t> req(request);
-  const uint32_t seq = ++seq_;
+  const uint32_t seq = ++e.seq;
   std::memcpy(req.data() + offsetof(nlmsghdr, nlmsg_seq), &seq, sizeof seq);
   // Left over from a query that failed halfway: drop it so it cannot pass for this one's.
   std::vector<uint8_t> buf(kRecvBuf);
@@ -120,39 +127,71 @@ void SockDiag::RunOne(int fd, const std::vector<uint8_t>& request, std::vector<u
 
 std::vector<std::vector<uint8_t>> SockDiag::Query(uint64_t key, const std::string& nsPath,
                                                   const std::vector<std::vector<uint8_t>>& requests) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (closed_) throw SysError(EBADF, "sock_diag", -1, -1, "closed");
-  const int fd = SocketFor(key, nsPath);
+  std::shared_ptr<Entry> e;
+  {
+    // Opening (a thread and setns for another namespace) happens under mu_: opens take turns,
+    // queries do not.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) throw SysError(EBADF, "sock_diag", -1, -1, "closed");
+    e = EntryFor(key, nsPath);
+  }
   std::vector<std::vector<uint8_t>> replies(requests.size());
-  try {
-    for (size_t i = 0; i < requests.size(); ++i) RunOne(fd, requests[i], replies[i]);
-  } catch (...) {
-    // A socket that failed mid-dump may hold a half-read reply: start afresh next time.
-    close(fd);
-    fds_.erase(key);
-    throw;
+  std::exception_ptr failure;
+  {
+    std::lock_guard<std::mutex> turn(e->busy);
+    // Forgotten, closed or failed while this query waited for its turn.
+    if (e->fd < 0) throw SysError(EBADF, "sock_diag", -1, -1, "closed");
+    try {
+      for (size_t i = 0; i < requests.size(); ++i) RunOne(*e, requests[i], replies[i]);
+    } catch (...) {
+      // A socket that failed mid-dump may hold a half-read reply: start afresh next time.
+      close(e->fd);
+      e->fd = -1;
+      failure = std::current_exception();
+    }
+  }
+  if (failure) {
+    // busy is released first: Forget and CloseAll take mu_, then busy.
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(key);
+    if (it != entries_.end() && it->second == e) entries_.erase(it);
+    std::rethrow_exception(failure);
   }
   return replies;
 }
 
 void SockDiag::Forget(uint64_t key) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = fds_.find(key);
-  if (it == fds_.end()) return;
-  close(it->second);
-  fds_.erase(it);
+  std::shared_ptr<Entry> e;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return;
+    e = std::move(it->second);
+    entries_.erase(it);
+  }
+  // Outside mu_: wait for a query in flight on it, then close.
+  std::lock_guard<std::mutex> turn(e->busy);
+  if (e->fd >= 0) close(e->fd);
+  e->fd = -1;
 }
 
 void SockDiag::CloseAll() {
-  std::lock_guard<std::mutex> lock(mu_);
-  closed_ = true;
-  for (auto& [key, fd] : fds_) close(fd);
-  fds_.clear();
+  std::map<uint64_t, std::shared_ptr<Entry>> gone;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    gone.swap(entries_);
+  }
+  for (auto& [key, e] : gone) {
+    std::lock_guard<std::mutex> turn(e->busy);
+    if (e->fd >= 0) close(e->fd);
+    e->fd = -1;
+  }
 }
 
 size_t SockDiag::OpenCount() {
   std::lock_guard<std::mutex> lock(mu_);
-  return fds_.size();
+  return entries_.size();
 }
 
 }  // namespace rxtrace

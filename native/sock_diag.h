@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -28,19 +29,30 @@ class SockDiag {
   std::vector<std::vector<uint8_t>> Query(uint64_t key, const std::string& nsPath,
                                           const std::vector<std::vector<uint8_t>>& requests);
 
-  /** Close the socket of one namespace (it holds the namespace alive while open). */
+  /** Close the socket of one namespace (it holds the namespace alive while open); waits for its query in flight. */
   void Forget(uint64_t key);
-  /** Close every socket; later queries fail with EBADF. Waits for a query in flight. */
+  /** Close every socket; later queries fail with EBADF. Waits for the queries in flight. */
   void CloseAll();
   size_t OpenCount();
 
  private:
-  int SocketFor(uint64_t key, const std::string& nsPath);
-  void RunOne(int fd, const std::vector<uint8_t>& request, std::vector<uint8_t>& out);
+  /**
+   * One namespace's socket. Queries on different namespaces run at once (each dump walks the
+   * kernel's global hash, so a read of 50 namespaces is 50 walks: on several CPUs they overlap);
+   * queries on one socket take turns, since replies on a socket must not interleave.
+   */
+  struct Entry {
+    std::mutex busy;  // held for a whole query, and to close fd
+    int fd = -1;      // -1 once closed (by Forget, CloseAll or a failed query)
+    uint32_t seq = 0;
+    ~Entry();
+  };
 
-  std::mutex mu_;  // one query at a time: replies on a socket must not interleave
-  std::map<uint64_t, int> fds_;
-  uint32_t seq_ = 0;
+  std::shared_ptr<Entry> EntryFor(uint64_t key, const std::string& nsPath);
+  static void RunOne(Entry& e, const std::vector<uint8_t>& request, std::vector<uint8_t>& out);
+
+  std::mutex mu_;  // guards entries_ and closed_ only; never held across a query
+  std::map<uint64_t, std::shared_ptr<Entry>> entries_;
   bool closed_ = false;
 };
 

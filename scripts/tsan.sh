@@ -56,6 +56,15 @@ echo "tsan.sh: building scripts/tsan/reader_harness.cc + native/perf_session.cc 
 TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:${TSAN_OPTIONS:-}" "$WORK/reader_harness" "$TRACEFS"
 echo "tsan.sh: reader harness clean"
 
+echo "tsan.sh: building scripts/tsan/sockdiag_harness.cc + native/sock_diag.cc with -fsanitize=thread"
+"$CXX" -std=c++20 -O1 -g -fsanitize=thread -fno-omit-frame-pointer -Wall -Wextra \
+  -ffunction-sections -fdata-sections -Wl,--gc-sections \
+  -I node_modules/node-addon-api -I /usr/include/node \
+  -DNAPI_VERSION=8 -DNODE_ADDON_API_DISABLE_DEPRECATED -DNAPI_CPP_EXCEPTIONS \
+  scripts/tsan/sockdiag_harness.cc native/sock_diag.cc -o "$WORK/sockdiag_harness" -lpthread
+TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:${TSAN_OPTIONS:-}" "$WORK/sockdiag_harness"
+echo "tsan.sh: sock_diag harness clean"
+
 [[ "${TSAN_NODE:-0}" == 1 ]] || exit 0
 
 # ---- 2. the addon inside node (TSAN_NODE=1) ----

@@ -10,6 +10,9 @@ import { readSocketTable, type SocketRow, type SocketTable } from './sockets.js'
 import { nowMonoNs } from '../decode/batch.js';
 import { GATED_TABLES, type UdpGate } from './udp-gate.js';
 
+/** Namespaces read at once (sock_diag dumps overlap on the libuv pool; /proc reads are synchronous). */
+const NS_AT_ONCE = 3;
+
 /** Reads some tables of one namespace another way than /proc (sock_diag: sockdiag/tables.ts). */
 export interface DiagTableReader {
   /** The tables it reads (the rest still come from /proc). */
@@ -104,7 +107,7 @@ export async function readTables(
   // The gate's counters are read first, at the start of the read, before any table is asked.
   const gate = diag && viaDiag.some((t) => GATED_TABLES.has(t)) ? opts.gate : undefined;
   const sigs = gate?.signatures(namespaces, selfNetns);
-  for (const [netns, pids] of namespaces) {
+  const readOne = async (netns: number, pids: number[]): Promise<void> => {
     if (diag && viaDiag.length > 0) {
       const sig = sigs?.get(netns);
       let ask = viaDiag;
@@ -158,7 +161,14 @@ export async function readTables(
       }
       if (denied) errors.push(denied);
     }
-  }
+  };
+  // A few namespaces at once: each sock_diag dump walks the kernel's global hash, and the addon
+  // runs dumps of different namespaces side by side on the libuv pool (4 threads by default).
+  const queue = [...namespaces];
+  const worker = async (): Promise<void> => {
+    for (let next = queue.shift(); next; next = queue.shift()) await readOne(next[0], next[1]);
+  };
+  await Promise.all(Array.from({ length: Math.min(NS_AT_ONCE, queue.length) }, worker));
   const read: TableRead = { startNs, endNs: nowMonoNs(), tables: new Set(tables), rows, errors };
   if (scoped.size > 0) read.ports = scoped;
   if (viaDiag.length > 0) read.noPointers = true;

@@ -122,6 +122,48 @@ describeLive('sock_diag source', () => {
     }
   });
 
+  it('queries at once: on one namespace they take turns and each gets its own reply; on three namespaces they overlap; forget and close wait for them', async () => {
+    const src = SockDiagSource.open();
+    try {
+      await withNetns('diag-par-a', (a) =>
+        withNetns('diag-par-b', async (b) => {
+          const sinks = [await startSink({ bind: '127.0.0.1:0', netns: a }), await startSink({ bind: '127.0.0.1:0', netns: b }), await startSink({ bind: '127.0.0.1:0' })];
+          try {
+            const refs = [
+              { inode: netnsOf(sinks[0].pid), pids: [sinks[0].pid] },
+              { inode: netnsOf(sinks[1].pid), pids: [sinks[1].pid] },
+              self(),
+            ];
+            // 3 namespaces × 4 queries each, all in flight together; every reply is its own socket's.
+            const jobs = refs.flatMap((ref, i) =>
+              [0, 1, 2, 3].map(async () => {
+                const [l] = await src.query(ref, [{ family: AF_INET, protocol: IPPROTO_UDP, localPorts: [sinks[i].port] }]);
+                return l.map((x) => x.inode);
+              }),
+            );
+            const got = await Promise.all(jobs);
+            got.forEach((inodes, j) => expect(inodes).toEqual([sinks[Math.floor(j / 4)].inode]));
+            expect(src.openCount()).toBe(3);
+            // forget() while a query on that namespace runs: the query settles (a reply or EBADF), nothing hangs.
+            const inFlight = src.query(refs[0], [{ family: AF_INET, protocol: IPPROTO_UDP }]).then(
+              (r) => r[0].length,
+              (e: { code?: string }) => e.code,
+            );
+            src.forget(refs[0].inode);
+            const settled = await inFlight;
+            expect(typeof settled === 'number' || settled === 'EBADF').toBe(true);
+            expect(src.openCount()).toBeLessThanOrEqual(3);
+          } finally {
+            for (const k of sinks) await k.stop();
+          }
+        }),
+      );
+    } finally {
+      src.close();
+    }
+    expect(src.openCount()).toBe(0);
+  });
+
   it('a closed source rejects with EBADF and holds no fd', async () => {
     const src = SockDiagSource.open();
     const s = createSocket('udp4');
