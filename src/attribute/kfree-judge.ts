@@ -35,9 +35,13 @@ export interface KfreeNeed {
   dropTables?: readonly SocketTable[];
 }
 
-/** Paired kfree_skb → the UDP event's verdict (`paired` when it named a socket). UDP verdicts are kept for pairs that straddle batches. */
-export function applyPairs(udpVerdicts: WeakMap<DropEvent, Verdict>, learned: RxSkMap, events: DropEvent[], needs: KfreeNeed[], verdicts: Verdict[], pairs: Map<DropEvent, DropEvent>): void {
-  for (let i = 0; i < events.length; i++) if (needs[i].kind === 'udp') udpVerdicts.set(events[i], verdicts[i]);
+/**
+ * Paired kfree_skb → the UDP event's verdict (`paired` when it named a socket). UDP verdicts are
+ * kept for pairs that straddle batches, but only while kfree_skb is traced (`keep`): a WeakMap
+ * entry per UDP event costs more than the rest of attribution in a storm.
+ */
+export function applyPairs(udpVerdicts: WeakMap<DropEvent, Verdict>, learned: RxSkMap, events: DropEvent[], needs: KfreeNeed[], verdicts: Verdict[], pairs: Map<DropEvent, DropEvent>, keep = true): void {
+  if (keep) for (let i = 0; i < events.length; i++) if (needs[i].kind === 'udp') udpVerdicts.set(events[i], verdicts[i]);
   if (pairs.size === 0) return;
   for (let i = 0; i < events.length; i++) {
     const udp = pairs.get(events[i]);

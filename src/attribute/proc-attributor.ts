@@ -75,6 +75,8 @@ export class ProcAttributor implements Attributor {
   /** kfree_skb ↔ udp event pairs, the UDP verdicts they take, and rx_sk → socket (kfree.ts). */
   private readonly pairer = new KfreePairer();
   private readonly udpVerdicts = new WeakMap<DropEvent, Verdict>();
+  /** skb:kfree_skb is in the plan (create()'s `tcp`), or one has been seen: keep UDP verdicts for pairs across batches. */
+  private kfreeTraced: boolean;
   readonly learned = new RxSkMap();
   private readonly dropsCap = new DropsCap();
   /** Asks a namespace's UDP tables only when its UDP error counters moved (off: RXTRACE_UDP_GATE=0). */
@@ -92,6 +94,7 @@ export class ProcAttributor implements Attributor {
     this.oc = new OwnerCache(this.procRoot, undefined, this.cgroupIds);
     this.maxOwnerWaitNs = (opts.maxOwnerWaitMs ?? 1000) * 1e6;
     if (process.env.RXTRACE_UDP_GATE !== '0') this.udpGate = new UdpGate(this.procRoot);
+    this.kfreeTraced = opts.tcp === true;
   }
 
   stats(): AttributionStats {
@@ -307,7 +310,8 @@ export class ProcAttributor implements Attributor {
         verdicts.forEach((v, i) => isMiss(v, i) && judgeAt(i, true));
       }
     }
-    applyPairs(this.udpVerdicts, this.learned, events, needs, verdicts, pairs);
+    if (!this.kfreeTraced && needs.some((n) => n.kind === 'kfree')) this.kfreeTraced = true;
+    applyPairs(this.udpVerdicts, this.learned, events, needs, verdicts, pairs, this.kfreeTraced);
     this.dropsCap.apply(verdicts, windows, (i) => events[i].count ?? 1);
     // Owners for sockets the last full scan predates: first among their likely processes (cgroup,
     // new pids, same netns and uid); what that misses waits for a full scan (its rate is bounded
