@@ -8,6 +8,8 @@
 #    (RoomAvailable, as CallJs does), a thread that pauses and resumes, aggregation, a failing
 #    reader (the bad_alloc test hook) and an abandoning stop mid-storm. halt_on_error: any
 #    report fails the run. This is the gate.
+#    scripts/tsan/sockdiag_harness.cc does the same for native/sock_diag.cc: queries on two
+#    namespace keys from four threads, Forget() and CloseAll() with queries in flight.
 # 2. With TSAN_NODE=1, also the live tests through node with libtsan preloaded (the N-API side:
 #    TSFN, a worker terminated mid-trace). node and V8 are not instrumented: TSan reports races
 #    inside them (uv_rwlock_destroy, V8's job threads), and node 20 has crashed (SIGSEGV) under
@@ -45,25 +47,24 @@ if [[ -z "$TRACEFS" ]]; then
 fi
 
 cd "$ROOT"
-echo "tsan.sh: building scripts/tsan/reader_harness.cc + native/perf_session.cc with -fsanitize=thread"
+# Build scripts/tsan/NAME.cc with the native source it drives under -fsanitize=thread, and run
+# it with ARGS; halt_on_error: any report fails the run.
 # --gc-sections: errors.h pulls in napi.h, whose inline code would need node's symbols; the
-# harness uses none of it (it defines the one SysError constructor perf_session.cc needs).
-"$CXX" -std=c++20 -O1 -g -fsanitize=thread -fno-omit-frame-pointer -Wall -Wextra \
-  -ffunction-sections -fdata-sections -Wl,--gc-sections \
-  -I node_modules/node-addon-api -I /usr/include/node \
-  -DNAPI_VERSION=8 -DNODE_ADDON_API_DISABLE_DEPRECATED -DNAPI_CPP_EXCEPTIONS \
-  scripts/tsan/reader_harness.cc native/perf_session.cc -o "$WORK/reader_harness" -lpthread
-TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:${TSAN_OPTIONS:-}" "$WORK/reader_harness" "$TRACEFS"
-echo "tsan.sh: reader harness clean"
-
-echo "tsan.sh: building scripts/tsan/sockdiag_harness.cc + native/sock_diag.cc with -fsanitize=thread"
-"$CXX" -std=c++20 -O1 -g -fsanitize=thread -fno-omit-frame-pointer -Wall -Wextra \
-  -ffunction-sections -fdata-sections -Wl,--gc-sections \
-  -I node_modules/node-addon-api -I /usr/include/node \
-  -DNAPI_VERSION=8 -DNODE_ADDON_API_DISABLE_DEPRECATED -DNAPI_CPP_EXCEPTIONS \
-  scripts/tsan/sockdiag_harness.cc native/sock_diag.cc -o "$WORK/sockdiag_harness" -lpthread
-TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:${TSAN_OPTIONS:-}" "$WORK/sockdiag_harness"
-echo "tsan.sh: sock_diag harness clean"
+# harnesses use none of it (each defines the one SysError constructor its source needs).
+harness() {
+  local name=$1 native=$2
+  shift 2
+  echo "tsan.sh: building scripts/tsan/$name.cc + $native with -fsanitize=thread"
+  "$CXX" -std=c++20 -O1 -g -fsanitize=thread -fno-omit-frame-pointer -Wall -Wextra \
+    -ffunction-sections -fdata-sections -Wl,--gc-sections \
+    -I node_modules/node-addon-api -I /usr/include/node \
+    -DNAPI_VERSION=8 -DNODE_ADDON_API_DISABLE_DEPRECATED -DNAPI_CPP_EXCEPTIONS \
+    "scripts/tsan/$name.cc" "$native" -o "$WORK/$name" -lpthread
+  TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:${TSAN_OPTIONS:-}" "$WORK/$name" "$@"
+  echo "tsan.sh: $name clean"
+}
+harness reader_harness native/perf_session.cc "$TRACEFS"
+harness sockdiag_harness native/sock_diag.cc
 
 [[ "${TSAN_NODE:-0}" == 1 ]] || exit 0
 
